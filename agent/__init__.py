@@ -1,0 +1,1 @@
+"""Dossier agent: scheduled collection, signing, durable spool and shipping."""

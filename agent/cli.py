@@ -1,0 +1,114 @@
+"""`dossier agent …` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from agent.config import load_config
+from agent.enroll import enroll
+from agent.runtime import AgentRuntime
+from agent.spool import SpoolFull
+from agent.state import StateDir
+
+app = typer.Typer(help="Collect evidence on this host and ship it to the server.",
+                  no_args_is_help=True)
+console = Console(stderr=True)
+
+StateOption = Annotated[Path, typer.Option("--state", help="agent state directory")]
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", help="agent YAML config (default: embedded defaults)")]
+
+
+@app.command("enroll")
+def enroll_command(
+    state: StateOption,
+    server: Annotated[str, typer.Option("--server", help="server URL, https://host:port")],
+    token: Annotated[str, typer.Option("--token", help="enrollment token from the admin")],
+    ca: Annotated[Path | None, typer.Option("--ca", help="server CA certificate to pin")] = None,
+) -> None:
+    """Create this host's key (0600, never sent) and register its public key."""
+    enrollment = enroll(StateDir(state), server, token, ca)
+    console.print(f"enrolled as {enrollment.agent_id} with {enrollment.server_url}")
+    typer.echo(enrollment.agent_id)
+
+
+@app.command("run")
+def run_command(
+    state: StateOption,
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option(
+        "--once", help="collect everything once, ship, and exit")] = False,
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="with --once: just these collectors")] = None,
+) -> None:
+    """Run on schedule (APScheduler), or once with --once.
+
+    With --once the exit status is 0 only if the new bundle was accepted by the server
+    or is durably spooled for later, and no bundle was rejected.
+    """
+    directory = StateDir(state)
+    settings = load_config(config)
+    with directory.lock():
+        runtime = AgentRuntime(directory, settings)
+        if not once:
+            from agent.daemon import run_forever
+
+            run_forever(runtime)
+            return
+        failed = False
+        try:
+            entry = runtime.collect(only)
+            console.print(f"collected bundle seq {entry.seq} ({entry.bundle_id[:16]}…)")
+        except SpoolFull as exc:
+            console.print(f"[red]not spooled:[/red] {exc}")
+            failed = True
+        report = runtime.ship()
+        console.print(f"delivered {report.delivered}, rejected {len(report.rejected)}, "
+                      f"still spooled {report.remaining}"
+                      + (f" ({report.stopped_by})" if report.stopped_by else ""))
+        for line in report.rejected:
+            console.print(f"[red]rejected[/red] {line}")
+    if failed or report.rejected:
+        raise typer.Exit(1)
+
+
+@app.command("ship")
+def ship_command(state: StateOption, config: ConfigOption = None) -> None:
+    """Send spooled bundles now (exit 1 if any remain or were rejected)."""
+    directory = StateDir(state)
+    with directory.lock():
+        report = AgentRuntime(directory, load_config(config)).ship()
+    console.print(f"delivered {report.delivered}, rejected {len(report.rejected)}, "
+                  f"still spooled {report.remaining}"
+                  + (f" ({report.stopped_by})" if report.stopped_by else ""))
+    if report.remaining or report.rejected:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status_command(
+    state: StateOption,
+    config: ConfigOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Enrolled id, last seq, spooled bundles and the last verified receipt."""
+    status = AgentRuntime(StateDir(state), load_config(config)).status()
+    if json_output:
+        typer.echo(json.dumps(status.as_dict(), indent=2))
+        return
+    receipt = status.last_receipt
+    console.print(f"agent        {status.agent_id}")
+    console.print(f"server       {status.server_url}")
+    console.print(f"last seq     {status.last_seq}")
+    console.print(f"spooled      {status.spooled} bundle(s), {status.spooled_bytes} bytes")
+    console.print(f"rejected     {status.rejected}")
+    if receipt:
+        console.print(f"last receipt seq {receipt['seq']} bundle {receipt['bundle_id'][:16]}… "
+                      f"log index {receipt['log_index']} at {receipt['received_at']}")
+    else:
+        console.print("last receipt none yet")

@@ -1,0 +1,68 @@
+"""`dossier agent run`: APScheduler jobs for each collector and for shipping."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from datetime import datetime
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from agent.config import Schedule
+from agent.runtime import AgentRuntime
+from agent.spool import SpoolFull
+
+log = logging.getLogger("dossier.agent.daemon")
+
+
+def trigger_for(schedule: Schedule) -> IntervalTrigger | CronTrigger:
+    jitter = int(schedule.jitter.total_seconds()) or None
+    if schedule.cron is not None:
+        return CronTrigger.from_crontab(schedule.cron, jitter=jitter)
+    assert schedule.interval is not None
+    return IntervalTrigger(seconds=schedule.interval.total_seconds(), jitter=jitter)
+
+
+def run_forever(runtime: AgentRuntime) -> None:
+    scheduler = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1,
+                                                "misfire_grace_time": 300})
+
+    def collect(name: str) -> None:
+        try:
+            runtime.collect([name])
+        except SpoolFull:
+            pass  # already logged loudly by the spool; the next run tries again
+        except Exception:
+            log.exception("collection of %s failed", name)
+
+    def ship() -> None:
+        try:
+            report = runtime.ship()
+        except Exception:
+            log.exception("shipping failed")
+            return
+        if report.delivered or report.rejected:
+            log.info("shipped delivered=%d rejected=%d remaining=%d", report.delivered,
+                     len(report.rejected), report.remaining)
+
+    now = datetime.now().astimezone()
+    for name, schedule in runtime.config.collectors.items():
+        # Collect once at start, then on schedule, so a restarted agent is never blind.
+        scheduler.add_job(collect, trigger_for(schedule), args=[name], id=f"collect:{name}",
+                          next_run_time=now)
+    scheduler.add_job(ship, IntervalTrigger(seconds=runtime.config.ship.interval.total_seconds()),
+                      id="ship", next_run_time=now)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after running jobs finish", signum)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("agent %s running: %d collector job(s), shipping every %ss to %s",
+             runtime.enrollment.agent_id, len(runtime.config.collectors),
+             runtime.config.ship.interval.total_seconds(), runtime.server_url)
+    scheduler.start()

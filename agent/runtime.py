@@ -1,0 +1,89 @@
+"""An enrolled agent, ready to collect and ship: state + config + key + spool."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from collectors.host import Host, LocalHost
+from collectors.registry import CollectorSpec, all_collectors
+
+from agent.collect import BundleWriter, run_collectors
+from agent.config import AgentConfig
+from agent.shipper import Shipper, ShipReport, make_session
+from agent.spool import Spool, SpoolEntry
+from agent.state import StateDir
+
+log = logging.getLogger("dossier.agent")
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    agent_id: str
+    server_url: str
+    last_seq: int
+    spooled: int
+    spooled_bytes: int
+    rejected: int
+    last_receipt: dict[str, Any] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        receipt = None
+        if self.last_receipt is not None:
+            receipt = {k: v for k, v in self.last_receipt.items() if k != "envelope"}
+        return {"agent_id": self.agent_id, "server_url": self.server_url,
+                "last_seq": self.last_seq, "spooled": self.spooled,
+                "spooled_bytes": self.spooled_bytes, "rejected": self.rejected,
+                "last_receipt": receipt}
+
+
+class AgentRuntime:
+    def __init__(self, state: StateDir, config: AgentConfig, host: Host | None = None) -> None:
+        self.state = state
+        self.config = config
+        self.host = host or LocalHost()
+        self.enrollment = state.enrollment()
+        state.create()
+        self.key = state.load_key()
+        self.lock = threading.Lock()
+        self.spool = Spool(state.spool_dir, config.spool.max_bytes)
+        self.writer = BundleWriter(state, self.key, self.enrollment.agent_id, self.spool,
+                                   self.lock)
+
+    @property
+    def server_url(self) -> str:
+        return self.config.server.url or self.enrollment.server_url
+
+    def collectors(self, names: Sequence[str] | None = None) -> list[CollectorSpec]:
+        available = all_collectors()
+        chosen = list(names) if names else list(self.config.collectors or available)
+        return [available[name] for name in chosen]
+
+    def collect(self, names: Sequence[str] | None = None) -> SpoolEntry:
+        specs = self.collectors(names)
+        records = run_collectors(specs, self.host, self.config.collector_timeout.total_seconds())
+        _bundle, entry = self.writer.commit(self.host, records)
+        return entry
+
+    def ship(self) -> ShipReport:
+        ca = self.config.server.ca_file or self.state.ca_file
+        session = make_session(self.server_url, ca, self.config.ship.retries)
+        shipper = Shipper(self.state, self.spool, self.server_url,
+                          self.enrollment.server_key(), session,
+                          self.config.ship.timeout.total_seconds(), self.lock)
+        return shipper.ship_all()
+
+    def status(self) -> AgentStatus:
+        entries = self.spool.entries()
+        return AgentStatus(
+            agent_id=self.enrollment.agent_id,
+            server_url=self.server_url,
+            last_seq=self.writer.position().seq,
+            spooled=len(entries),
+            spooled_bytes=sum(entry.path.stat().st_size for entry in entries),
+            rejected=len(list(self.state.rejected_dir.glob("*.json"))),
+            last_receipt=self.state.last_receipt(),
+        )

@@ -1,0 +1,1 @@
+"""Collectors: pure functions of a `Host` that return evidence records."""

@@ -1,0 +1,78 @@
+"""`dossier demo`: the main job on embedded defaults, end to end, on this machine."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import requests
+from rich.console import Console
+from rich.table import Table
+from server.admin import create_enrollment_token, init_server, open_session, parse_duration
+from server.config import DataDir
+
+from dossier.procs import dossier_argv, start_server
+
+console = Console()
+
+
+def run_demo(root: Path) -> None:
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    data = DataDir(root / "server")
+    token_file = root / "admin-token"
+    if not data.is_initialised():
+        console.print(f"[bold]1.[/bold] initialising a server in {data.root}")
+        token = init_server(data)
+        token_file.touch(mode=0o600)
+        token_file.write_text(token + "\n", encoding="ascii")
+    else:
+        console.print(f"[bold]1.[/bold] reusing the server in {data.root}")
+    admin_token = token_file.read_text(encoding="ascii").strip()
+
+    server = start_server(data.root)
+    console.print(f"[bold]2.[/bold] server running at {server.url} (TLS, pinned CA)")
+    try:
+        state = root / "agent"
+        if not (state / "agent.json").exists():
+            with open_session(data) as session:
+                created = create_enrollment_token(session, uses=1,
+                                                  expires_in=parse_duration("15m"))
+            subprocess.run(
+                dossier_argv("agent", "enroll", "--state", str(state), "--server", server.url,
+                             "--token", created.token, "--ca", str(server.ca)),
+                check=True, stdout=subprocess.DEVNULL,
+            )
+            console.print(f"[bold]3.[/bold] agent enrolled, state in {state}")
+        else:
+            console.print(f"[bold]3.[/bold] reusing the enrolled agent in {state}")
+        config = root / "agent.yaml"
+        config.write_text(f"server: {{url: '{server.url}'}}\n", encoding="utf-8")
+        console.print("[bold]4.[/bold] collecting once and shipping")
+        subprocess.run(
+            dossier_argv("agent", "run", "--once", "--state", str(state), "--config",
+                         str(config)),
+            check=True,
+        )
+        show_holdings(server.url, str(server.ca), admin_token)
+    finally:
+        server.stop()
+    console.print(f"server stopped; everything is kept in {root} (run again to add more)")
+
+
+def show_holdings(url: str, ca: str, admin_token: str) -> None:
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    hosts = requests.get(f"{url}/api/v1/hosts", headers=headers, verify=ca, timeout=30)
+    hosts.raise_for_status()
+    table = Table("host", "host id", "bundles", "records per collector", "last seen",
+                  title="What the server now holds")
+    for host in hosts.json()["hosts"]:
+        evidence = requests.get(f"{url}/api/v1/hosts/{host['id']}/evidence",
+                                params={"limit": 1000}, headers=headers, verify=ca, timeout=30)
+        evidence.raise_for_status()
+        per_collector = Counter(record["collector"] for record in evidence.json()["records"])
+        table.add_row(host["hostname"], host["id"], str(host["bundles"]),
+                      ", ".join(f"{name}: {count}" for name, count in sorted(per_collector.items())),
+                      host["last_seen"])
+    console.print(table)

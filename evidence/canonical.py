@@ -1,0 +1,60 @@
+"""Canonical JSON (RFC 8785) and hashing helpers.
+
+Everything that is signed or hashed goes through `canonical_json`, so the same
+value always produces the same bytes on agent, server and verifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise `value` as RFC 8785 canonical JSON bytes."""
+    return bytes(rfc8785.dumps(value))
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_json_bytes(data: bytes) -> Any:
+    """Parse JSON strictly: UTF-8 only, no NaN/Infinity, no duplicate keys."""
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise ValueError(f"duplicate key {key!r}")
+            result[key] = value
+        return result
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    text = data.decode("utf-8")
+    return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
+
+
+def utc_now_iso() -> str:
+    """Current time as an RFC 3339 UTC timestamp with microseconds and a `Z` suffix."""
+    return format_timestamp(datetime.now(UTC))
+
+
+def format_timestamp(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an RFC 3339 UTC timestamp ending in `Z` (as written by `format_timestamp`)."""
+    if not text.endswith("Z"):
+        raise ValueError(f"timestamp {text!r} must be UTC and end with 'Z'")
+    moment = datetime.fromisoformat(text[:-1] + "+00:00")
+    return moment.astimezone(UTC)

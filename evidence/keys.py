@@ -1,0 +1,118 @@
+"""Ed25519 keys: generation, safe storage (0600) and loading, key ids.
+
+A private key never leaves its host. Loading refuses a key file that group or
+others can read, the way OpenSSH refuses an unprotected identity file.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from evidence.canonical import sha256_hex
+from evidence.errors import KeyFileError
+
+
+def keyid_of(raw_public_key: bytes) -> str:
+    """Key id = SHA-256 (hex) of the 32-byte raw Ed25519 public key."""
+    return sha256_hex(raw_public_key)
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    raw: bytes
+
+    @classmethod
+    def from_b64(cls, text: str) -> PublicKey:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except ValueError as exc:
+            raise KeyFileError(f"public key is not valid base64: {exc}") from exc
+        if len(raw) != 32:
+            raise KeyFileError(f"an Ed25519 public key has 32 bytes, got {len(raw)}")
+        return cls(raw)
+
+    @property
+    def keyid(self) -> str:
+        return keyid_of(self.raw)
+
+    def b64(self) -> str:
+        return base64.b64encode(self.raw).decode("ascii")
+
+    def verify(self, signature: bytes, message: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+    def to_pem(self) -> bytes:
+        return Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+
+class SigningKey:
+    """An Ed25519 private key with its public half and key id."""
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self.public = PublicKey(
+            private.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
+        )
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @property
+    def keyid(self) -> str:
+        return self.public.keyid
+
+    def sign(self, message: bytes) -> bytes:
+        return self._private.sign(message)
+
+    def save(self, path: Path) -> None:
+        """Write the key as PKCS#8 PEM, created with mode 0600 and never overwritten."""
+        pem = self._private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError as exc:
+            raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from exc
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    @classmethod
+    def load(cls, path: Path) -> SigningKey:
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError as exc:
+            raise KeyFileError(f"private key {path} does not exist") from exc
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyFileError(
+                f"private key {path} has mode {stat.S_IMODE(mode):04o}, readable by others; "
+                f"run 'chmod 600 {path}' (and check who could have copied it)"
+            )
+        try:
+            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except ValueError as exc:
+            raise KeyFileError(f"private key {path} is not a valid PEM key: {exc}") from exc
+        if not isinstance(loaded, Ed25519PrivateKey):
+            raise KeyFileError(f"private key {path} is not an Ed25519 key")
+        return cls(loaded)

@@ -1,0 +1,1 @@
+"""Dossier server: enrollment, verified ingest, immutable storage and the HTTP API."""

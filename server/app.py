@@ -1,0 +1,188 @@
+"""The HTTP API under /api/v1 (FastAPI)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+from evidence.keys import SigningKey
+from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.admin import constant_time_equal, token_digest
+from server.blobs import BlobStore
+from server.body import read_limited
+from server.config import DataDir
+from server.db import make_engine, session_factory
+from server.enroll import EnrollRequest, enroll
+from server.errors import ApiError
+from server.ingest import Ingestor
+from server.models import Agent, Bundle, Finding, Host, Record
+
+log = logging.getLogger("dossier.server")
+bearer = HTTPBearer(auto_error=False)
+
+
+def error_response(status: int, code: str, detail: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def create_app(data: DataDir) -> FastAPI:
+    data.require_initialised()
+    settings = data.load_settings()
+    engine = make_engine(data.database_url())
+    sessions: sessionmaker[Session] = session_factory(engine)
+    server_key = SigningKey.load(data.server_key)
+    ingestor = Ingestor(sessions, BlobStore(data.blobs), server_key)
+    admin_hash = data.admin_token_hash.read_text(encoding="ascii").strip()
+
+    app = FastAPI(title="Dossier", version="0.1.0", docs_url=None, redoc_url=None)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        log.info("request refused code=%s status=%d detail=%r", exc.code, exc.status, exc.detail)
+        return error_response(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(part) for part in first["loc"])
+        return error_response(422, "invalid_request", f"{where}: {first['msg']}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    def require_admin(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        if credentials is None:
+            raise ApiError(401, "unauthenticated", "this endpoint needs the admin bearer token")
+        if not constant_time_equal(token_digest(credentials.credentials), admin_hash):
+            raise ApiError(401, "bad_token", "the bearer token is not valid")
+
+    admin = [Depends(require_admin)]
+
+    @app.get("/api/v1/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/api/v1/server-key")
+    def server_public_key() -> dict[str, str]:
+        return {"public_key": server_key.public.b64(), "keyid": server_key.keyid}
+
+    @app.post("/api/v1/enroll", status_code=201)
+    def enroll_agent(body: EnrollRequest) -> dict[str, str]:
+        with sessions() as session:
+            result = enroll(session, body)
+        log.info("agent enrolled agent_id=%s hostname=%s", result.agent_id, body.hostname)
+        return {
+            "agent_id": result.agent_id,
+            "enrolled_at": result.enrolled_at,
+            "server_public_key": server_key.public.b64(),
+            "server_keyid": server_key.keyid,
+        }
+
+    @app.post("/api/v1/bundles")
+    async def ingest_bundle(request: Request) -> Response:
+        body = await read_limited(
+            request.stream(),
+            content_length=request.headers.get("content-length"),
+            content_encoding=request.headers.get("content-encoding"),
+            max_body=settings.max_body_bytes,
+            max_decoded=settings.max_bundle_bytes,
+        )
+        outcome = await run_in_threadpool(ingestor.ingest, body)
+        log.info("bundle %s id=%s", "duplicate" if outcome.duplicate else "stored",
+                 outcome.bundle_id)
+        return Response(
+            outcome.receipt,
+            status_code=200 if outcome.duplicate else 201,
+            media_type="application/json",
+        )
+
+    @app.get("/api/v1/hosts", dependencies=admin)
+    def list_hosts() -> dict[str, Any]:
+        with sessions() as session:
+            counts = dict(
+                session.execute(select(Bundle.host_id, func.count()).group_by(Bundle.host_id))
+                .tuples().all()
+            )
+            hosts = session.scalars(select(Host).order_by(Host.hostname)).all()
+            return {"hosts": [
+                {"id": host.id, "hostname": host.hostname, "machine_id": host.machine_id,
+                 "first_seen": host.first_seen, "last_seen": host.last_seen,
+                 "agent_id": host.first_agent_id, "bundles": counts.get(host.id, 0)}
+                for host in hosts
+            ]}
+
+    @app.get("/api/v1/hosts/{host_id}/evidence", dependencies=admin)
+    def host_evidence(host_id: str, collector: str | None = None,
+                      limit: int = 100) -> dict[str, Any]:
+        limit = max(1, min(limit, 1000))
+        with sessions() as session:
+            if session.get(Host, host_id) is None:
+                raise ApiError(404, "unknown_host", f"no evidence for host {host_id}")
+            query = (
+                select(Record, Bundle.seq, Bundle.agent_id)
+                .join(Bundle, Bundle.id == Record.bundle_id)
+                .where(Record.host_id == host_id)
+                .order_by(Bundle.log_index.desc(), Record.idx)
+                .limit(limit)
+            )
+            if collector:
+                query = query.where(Record.collector == collector)
+            rows = session.execute(query).tuples().all()
+            return {"host_id": host_id, "records": [
+                {"bundle_id": record.bundle_id, "record_index": record.idx,
+                 "agent_id": agent_id, "seq": seq, "collector": record.collector,
+                 "collector_version": record.collector_version, "category": record.category,
+                 "collected_at": record.collected_at, "digest": record.digest,
+                 "errors": json.loads(record.errors), "facts": json.loads(record.facts)}
+                for record, seq, agent_id in rows
+            ]}
+
+    @app.get("/api/v1/agents", dependencies=admin)
+    def list_agents() -> dict[str, Any]:
+        with sessions() as session:
+            last = dict(
+                session.execute(select(Bundle.agent_id, func.max(Bundle.seq))
+                                .group_by(Bundle.agent_id)).tuples().all()
+            )
+            agents = session.scalars(select(Agent).order_by(Agent.enrolled_at)).all()
+            return {"agents": [
+                {"id": agent.id, "keyid": agent.keyid, "hostname": agent.hostname,
+                 "enrolled_at": agent.enrolled_at, "revoked_at": agent.revoked_at,
+                 "last_seq": last.get(agent.id)}
+                for agent in agents
+            ]}
+
+    @app.get("/api/v1/findings", dependencies=admin)
+    def list_findings(kind: str | None = None) -> dict[str, Any]:
+        with sessions() as session:
+            query = select(Finding).order_by(Finding.id)
+            if kind:
+                query = query.where(Finding.kind == kind)
+            return {"findings": [
+                {"id": f.id, "created_at": f.created_at, "kind": f.kind, "agent_id": f.agent_id,
+                 "host_id": f.host_id, "detail": f.detail}
+                for f in session.scalars(query)
+            ]}
+
+    @app.get("/api/v1/bundles/{bundle_id}", dependencies=admin)
+    def get_bundle(bundle_id: str) -> Response:
+        with sessions() as session:
+            if session.get(Bundle, bundle_id) is None:
+                raise ApiError(404, "unknown_bundle", f"no bundle {bundle_id}")
+        return Response(BlobStore(data.blobs).get(bundle_id), media_type="application/json")
+
+    return app

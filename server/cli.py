@@ -1,0 +1,132 @@
+"""`dossier server …` commands."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from server.admin import (
+    AdminError,
+    create_enrollment_token,
+    init_server,
+    list_agents,
+    open_session,
+    parse_duration,
+    revoke_agent,
+)
+from server.config import DataDir
+
+app = typer.Typer(help="Run and administer the Dossier server.", no_args_is_help=True)
+token_app = typer.Typer(help="Enrollment tokens.", no_args_is_help=True)
+agents_app = typer.Typer(help="Enrolled agents.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(agents_app, name="agents")
+console = Console()
+
+DataOption = Annotated[Path, typer.Option("--data", help="server data directory")]
+
+
+@app.command("init")
+def init(
+    data: DataOption,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", help="SQLAlchemy URL (postgresql+psycopg://…); default SQLite")] = None,
+    tls_name: Annotated[list[str] | None, typer.Option(
+        "--tls-name", help="extra DNS name or IP for the server certificate")] = None,
+    admin_token_file: Annotated[Path | None, typer.Option(
+        "--admin-token-file", help="write the admin token to this file (0600) instead of "
+        "printing it")] = None,
+) -> None:
+    """Create the server key, TLS CA and certificate, database and admin token."""
+    directory = DataDir(data)
+    token = init_server(directory, database_url=database_url, tls_names=tls_name)
+    console.print(f"initialised {data}")
+    console.print(f"  agents pin this CA: {directory.ca_cert}")
+    if admin_token_file is not None:
+        admin_token_file.touch(mode=0o600, exist_ok=False)
+        admin_token_file.write_text(token + "\n", encoding="ascii")
+        console.print(f"  admin API token written to {admin_token_file}")
+    else:
+        console.print("  admin API token (shown once, store it safely):")
+        typer.echo(token)
+
+
+@app.command("run")
+def run(
+    data: DataOption,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8443,
+    no_tls: Annotated[bool, typer.Option(
+        "--no-tls", help="plain HTTP; allowed on loopback addresses only")] = False,
+) -> None:
+    """Serve the API (FastAPI + uvicorn) over TLS with the data directory's certificate."""
+    import uvicorn
+
+    from server.app import create_app
+
+    directory = DataDir(data)
+    if no_tls and not _is_loopback(host):
+        raise AdminError(f"--no-tls is only allowed on loopback addresses, not {host}")
+    application = create_app(directory)
+    tls = {} if no_tls else {
+        "ssl_certfile": str(directory.tls_cert), "ssl_keyfile": str(directory.tls_key)}
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False,
+                server_header=False, **tls)  # type: ignore[arg-type]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@token_app.command("create")
+def token_create(
+    data: DataOption,
+    uses: Annotated[int, typer.Option(help="how many agents may enroll with it")] = 1,
+    expires: Annotated[str, typer.Option(help="lifetime such as 15m, 24h, 7d")] = "24h",
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Create an enrollment token (printed once; only its hash is stored)."""
+    with open_session(DataDir(data)) as session:
+        created = create_enrollment_token(session, uses=uses, expires_in=parse_duration(expires))
+    if json_output:
+        import json
+
+        typer.echo(json.dumps({"id": created.id, "token": created.token,
+                               "expires_at": created.expires_at, "uses": created.max_uses}))
+    else:
+        console.print(f"token {created.id}: {created.max_uses} use(s), "
+                      f"expires {created.expires_at}")
+        typer.echo(created.token)
+
+
+@agents_app.command("list")
+def agents_list(data: DataOption) -> None:
+    """List enrolled agents."""
+    with open_session(DataDir(data)) as session:
+        agents = list_agents(session)
+    table = Table("agent", "hostname", "enrolled", "revoked")
+    for agent in agents:
+        table.add_row(agent.id, agent.hostname, agent.enrolled_at, agent.revoked_at or "")
+    console.print(table)
+
+
+@agents_app.command("revoke")
+def agents_revoke(
+    agent_id: Annotated[str, typer.Argument(help="agent id, as in 'agents list'")],
+    data: DataOption,
+    reason: Annotated[str, typer.Option(help="why, for the record")] = "revoked by admin",
+) -> None:
+    """Revoke an agent: its new bundles are refused; its evidence stays verifiable."""
+    with open_session(DataDir(data)) as session:
+        agent = revoke_agent(session, agent_id, reason)
+    console.print(f"agent {agent.id} revoked at {agent.revoked_at}")
