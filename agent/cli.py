@@ -15,13 +15,15 @@ from agent.runtime import AgentRuntime
 from agent.spool import SpoolFull
 from agent.state import StateDir
 
-app = typer.Typer(help="Collect evidence on this host and ship it to the server.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Collect evidence on this host and ship it to the server.", no_args_is_help=True
+)
 console = Console(stderr=True)
 
 StateOption = Annotated[Path, typer.Option("--state", help="agent state directory")]
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", help="agent YAML config (default: embedded defaults)")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="agent YAML config (default: embedded defaults)")
+]
 
 
 @app.command("enroll")
@@ -41,10 +43,12 @@ def enroll_command(
 def run_command(
     state: StateOption,
     config: ConfigOption = None,
-    once: Annotated[bool, typer.Option(
-        "--once", help="collect everything once, ship, and exit")] = False,
-    only: Annotated[list[str] | None, typer.Option(
-        "--only", help="with --once: just these collectors")] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="collect everything once, ship, and exit")
+    ] = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="with --once: just these collectors")
+    ] = None,
 ) -> None:
     """Run on schedule (APScheduler), or once with --once.
 
@@ -68,9 +72,11 @@ def run_command(
             console.print(f"[red]not spooled:[/red] {exc}")
             failed = True
         report = runtime.ship()
-        console.print(f"delivered {report.delivered}, rejected {len(report.rejected)}, "
-                      f"still spooled {report.remaining}"
-                      + (f" ({report.stopped_by})" if report.stopped_by else ""))
+        console.print(
+            f"delivered {report.delivered}, rejected {len(report.rejected)}, "
+            f"still spooled {report.remaining}"
+            + (f" ({report.stopped_by})" if report.stopped_by else "")
+        )
         for line in report.rejected:
             console.print(f"[red]rejected[/red] {line}")
     if failed or report.rejected:
@@ -83,9 +89,11 @@ def ship_command(state: StateOption, config: ConfigOption = None) -> None:
     directory = StateDir(state)
     with directory.lock():
         report = AgentRuntime(directory, load_config(config)).ship()
-    console.print(f"delivered {report.delivered}, rejected {len(report.rejected)}, "
-                  f"still spooled {report.remaining}"
-                  + (f" ({report.stopped_by})" if report.stopped_by else ""))
+    console.print(
+        f"delivered {report.delivered}, rejected {len(report.rejected)}, "
+        f"still spooled {report.remaining}"
+        + (f" ({report.stopped_by})" if report.stopped_by else "")
+    )
     if report.remaining or report.rejected:
         raise typer.Exit(1)
 
@@ -108,7 +116,9 @@ def status_command(
     console.print(f"spooled      {status.spooled} bundle(s), {status.spooled_bytes} bytes")
     console.print(f"rejected     {status.rejected}")
     if receipt:
-        console.print(f"last receipt seq {receipt['seq']} bundle {receipt['bundle_id'][:16]}… "
-                      f"log index {receipt['log_index']} at {receipt['received_at']}")
+        console.print(
+            f"last receipt seq {receipt['seq']} bundle {receipt['bundle_id'][:16]}… "
+            f"log index {receipt['log_index']} at {receipt['received_at']}"
+        )
     else:
         console.print("last receipt none yet")

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
+from agent.spool import Spool, SpoolEntry
+from agent.state import ChainPosition, StateDir
 from collectors.host import Host
 from collectors.identity import host_ref
 from collectors.registry import CollectorSpec
@@ -15,9 +17,6 @@ from evidence.bundle import SignedBundle, build_bundle
 from evidence.canonical import utc_now_iso
 from evidence.keys import SigningKey
 from evidence.records import EvidenceRecord
-
-from agent.spool import Spool, SpoolEntry
-from agent.state import ChainPosition, StateDir
 
 log = logging.getLogger("dossier.agent.collect")
 
@@ -39,11 +38,16 @@ def run_collectors(
             records.append(future.result(timeout=timeout))
         except FutureTimeout:
             log.error("collector %s timed out after %.0fs", spec.name, timeout)
-            records.append(EvidenceRecord(
-                collector=spec.name, collector_version=spec.version, category=spec.category,
-                collected_at=started, facts={},
-                errors=[f"collector timed out after {timeout:g}s"],
-            ))
+            records.append(
+                EvidenceRecord(
+                    collector=spec.name,
+                    collector_version=spec.version,
+                    category=spec.category,
+                    collected_at=started,
+                    facts={},
+                    errors=[f"collector timed out after {timeout:g}s"],
+                )
+            )
     pool.shutdown(wait=False, cancel_futures=True)
     return records
 
@@ -56,8 +60,9 @@ class BundleWriter:
     reuses a seq (which the server would refuse as a fork).
     """
 
-    def __init__(self, state: StateDir, key: SigningKey, agent_id: str, spool: Spool,
-                 lock: threading.Lock) -> None:
+    def __init__(
+        self, state: StateDir, key: SigningKey, agent_id: str, spool: Spool, lock: threading.Lock
+    ) -> None:
         self.state = state
         self.key = key
         self.agent_id = agent_id
@@ -74,16 +79,25 @@ class BundleWriter:
             best = ChainPosition(int(receipt["seq"]), str(receipt["bundle_id"]))
         return best
 
-    def commit(self, host: Host, records: Sequence[EvidenceRecord]) -> tuple[SignedBundle,
-                                                                              SpoolEntry]:
+    def commit(
+        self, host: Host, records: Sequence[EvidenceRecord]
+    ) -> tuple[SignedBundle, SpoolEntry]:
         with self.lock:
             position = self.position()
             bundle = build_bundle(
-                self.key, agent_id=self.agent_id, host=host_ref(host), seq=position.seq + 1,
-                prev=position.prev, records=records,
+                self.key,
+                agent_id=self.agent_id,
+                host=host_ref(host),
+                seq=position.seq + 1,
+                prev=position.prev,
+                records=records,
             )
             entry = self.spool.put(bundle)
             self.state.save_chain(ChainPosition(bundle.payload.seq, bundle.bundle_id))
-        log.info("bundle spooled seq=%d id=%s records=%d", bundle.payload.seq,
-                 bundle.bundle_id, len(records))
+        log.info(
+            "bundle spooled seq=%d id=%s records=%d",
+            bundle.payload.seq,
+            bundle.bundle_id,
+            len(records),
+        )
         return bundle, entry

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import yaml
 from apscheduler.triggers.cron import CronTrigger
-from evidence.durations import parse_duration, parse_size
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from evidence.durations import parse_duration, parse_size
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 
@@ -106,8 +107,7 @@ def load_config(path: Path | None) -> AgentConfig:
     unknown = sorted(set(config.collectors) - set(known))
     if unknown:
         raise ConfigError(
-            f"{source}: key 'collectors.{unknown[0]}': unknown collector; "
-            f"known: {', '.join(known)}"
+            f"{source}: key 'collectors.{unknown[0]}': unknown collector; known: {', '.join(known)}"
         )
     return config
 
@@ -122,8 +122,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got "
-                          f"{type(raw).__name__}")
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     return raw
 
 

@@ -27,8 +27,9 @@ def trigger_for(schedule: Schedule) -> IntervalTrigger | CronTrigger:
 
 
 def run_forever(runtime: AgentRuntime) -> None:
-    scheduler = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1,
-                                                "misfire_grace_time": 300})
+    scheduler = BlockingScheduler(
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
+    )
 
     def collect(name: str) -> None:
         try:
@@ -45,16 +46,25 @@ def run_forever(runtime: AgentRuntime) -> None:
             log.exception("shipping failed")
             return
         if report.delivered or report.rejected:
-            log.info("shipped delivered=%d rejected=%d remaining=%d", report.delivered,
-                     len(report.rejected), report.remaining)
+            log.info(
+                "shipped delivered=%d rejected=%d remaining=%d",
+                report.delivered,
+                len(report.rejected),
+                report.remaining,
+            )
 
     now = datetime.now().astimezone()
     for name, schedule in runtime.config.collectors.items():
         # Collect once at start, then on schedule, so a restarted agent is never blind.
-        scheduler.add_job(collect, trigger_for(schedule), args=[name], id=f"collect:{name}",
-                          next_run_time=now)
-    scheduler.add_job(ship, IntervalTrigger(seconds=runtime.config.ship.interval.total_seconds()),
-                      id="ship", next_run_time=now)
+        scheduler.add_job(
+            collect, trigger_for(schedule), args=[name], id=f"collect:{name}", next_run_time=now
+        )
+    scheduler.add_job(
+        ship,
+        IntervalTrigger(seconds=runtime.config.ship.interval.total_seconds()),
+        id="ship",
+        next_run_time=now,
+    )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping after running jobs finish", signum)
@@ -62,7 +72,11 @@ def run_forever(runtime: AgentRuntime) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("agent %s running: %d collector job(s), shipping every %ss to %s",
-             runtime.enrollment.agent_id, len(runtime.config.collectors),
-             runtime.config.ship.interval.total_seconds(), runtime.server_url)
+    log.info(
+        "agent %s running: %d collector job(s), shipping every %ss to %s",
+        runtime.enrollment.agent_id,
+        len(runtime.config.collectors),
+        runtime.config.ship.interval.total_seconds(),
+        runtime.server_url,
+    )
     scheduler.start()

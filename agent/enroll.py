@@ -5,11 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from collectors.host import LocalHost
-from collectors.identity import host_ref
-
 from agent.shipper import error_of, make_session
 from agent.state import Enrollment, StateDir, StateError
+from collectors.host import LocalHost
+from collectors.identity import host_ref
 
 
 class EnrollError(Exception):
@@ -35,8 +34,12 @@ def enroll(state: StateDir, server_url: str, token: str, ca_file: Path | None) -
     try:
         response = session.post(
             server_url.rstrip("/") + "/api/v1/enroll",
-            json={"token": token, "public_key": key.public.b64(),
-                  "hostname": identity.hostname, "machine_id": identity.machine_id},
+            json={
+                "token": token,
+                "public_key": key.public.b64(),
+                "hostname": identity.hostname,
+                "machine_id": identity.machine_id,
+            },
             timeout=30,
         )
     except Exception as exc:
@@ -46,8 +49,11 @@ def enroll(state: StateDir, server_url: str, token: str, ca_file: Path | None) -
         raise EnrollError(f"enrollment refused ({response.status_code} {code}): {detail}")
     body = response.json()
     enrollment = Enrollment(
-        agent_id=body["agent_id"], server_url=server_url, enrolled_at=body["enrolled_at"],
-        server_public_key=body["server_public_key"], server_keyid=body["server_keyid"],
+        agent_id=body["agent_id"],
+        server_url=server_url,
+        enrolled_at=body["enrolled_at"],
+        server_public_key=body["server_public_key"],
+        server_keyid=body["server_keyid"],
     )
     if enrollment.server_key().keyid != enrollment.server_keyid:
         raise EnrollError("server key and key id disagree; refusing this enrollment")

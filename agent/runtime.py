@@ -8,14 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.host import Host, LocalHost
-from collectors.registry import CollectorSpec, all_collectors
-
 from agent.collect import BundleWriter, run_collectors
 from agent.config import AgentConfig
 from agent.shipper import Shipper, ShipReport, make_session
 from agent.spool import Spool, SpoolEntry
 from agent.state import StateDir
+from collectors.host import Host, LocalHost
+from collectors.registry import CollectorSpec, all_collectors
 
 log = logging.getLogger("dossier.agent")
 
@@ -34,10 +33,15 @@ class AgentStatus:
         receipt = None
         if self.last_receipt is not None:
             receipt = {k: v for k, v in self.last_receipt.items() if k != "envelope"}
-        return {"agent_id": self.agent_id, "server_url": self.server_url,
-                "last_seq": self.last_seq, "spooled": self.spooled,
-                "spooled_bytes": self.spooled_bytes, "rejected": self.rejected,
-                "last_receipt": receipt}
+        return {
+            "agent_id": self.agent_id,
+            "server_url": self.server_url,
+            "last_seq": self.last_seq,
+            "spooled": self.spooled,
+            "spooled_bytes": self.spooled_bytes,
+            "rejected": self.rejected,
+            "last_receipt": receipt,
+        }
 
 
 class AgentRuntime:
@@ -50,8 +54,7 @@ class AgentRuntime:
         self.key = state.load_key()
         self.lock = threading.Lock()
         self.spool = Spool(state.spool_dir, config.spool.max_bytes)
-        self.writer = BundleWriter(state, self.key, self.enrollment.agent_id, self.spool,
-                                   self.lock)
+        self.writer = BundleWriter(state, self.key, self.enrollment.agent_id, self.spool, self.lock)
 
     @property
     def server_url(self) -> str:
@@ -71,9 +74,15 @@ class AgentRuntime:
     def ship(self) -> ShipReport:
         ca = self.config.server.ca_file or self.state.ca_file
         session = make_session(self.server_url, ca, self.config.ship.retries)
-        shipper = Shipper(self.state, self.spool, self.server_url,
-                          self.enrollment.server_key(), session,
-                          self.config.ship.timeout.total_seconds(), self.lock)
+        shipper = Shipper(
+            self.state,
+            self.spool,
+            self.server_url,
+            self.enrollment.server_key(),
+            session,
+            self.config.ship.timeout.total_seconds(),
+            self.lock,
+        )
         return shipper.ship_all()
 
     def status(self) -> AgentStatus:

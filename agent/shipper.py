@@ -12,15 +12,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from evidence import dsse
-from evidence.errors import BundleRejected
-from evidence.keys import PublicKey
-from evidence.receipt import verify_receipt
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from agent.spool import Spool
 from agent.state import StateDir
+from evidence import dsse
+from evidence.errors import BundleRejected
+from evidence.keys import PublicKey
+from evidence.receipt import verify_receipt
 
 log = logging.getLogger("dossier.agent.ship")
 
@@ -41,20 +41,46 @@ class ShipReport:
     stopped_by: str | None = None  # why shipping stopped early (server down, revoked…)
 
 
+class PinnedSession(requests.Session):
+    """A session whose `verify` (the pinned CA) wins over REQUESTS_CA_BUNDLE and friends.
+
+    Plain requests lets those environment variables replace a session's CA bundle
+    (psf/requests#3829), which would silently drop the pin.
+    """
+
+    def merge_environment_settings(  # type: ignore[override]
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(
+            url, proxies, stream, verify, cert
+        )
+        if verify is None or verify is True:
+            settings["verify"] = self.verify
+        return settings
+
+
 def make_session(url: str, ca_file: Path | None, retries: int) -> requests.Session:
     parts = urlsplit(url)
     if parts.scheme == "http" and not _loopback(parts.hostname or ""):
         raise ShipError(f"refusing plain HTTP to {parts.hostname}; use https")
     if parts.scheme not in ("http", "https"):
         raise ShipError(f"server URL {url!r} must start with https://")
-    session = requests.Session()
+    session = PinnedSession()
     session.verify = str(ca_file) if ca_file is not None and ca_file.exists() else True
     # Ingest is idempotent (a duplicate gets the same receipt), so retrying POST is safe.
     retry = Retry(
-        total=retries, connect=retries, read=retries, status=retries, other=0,
-        backoff_factor=0.5, backoff_jitter=0.5, backoff_max=30,
-        status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None,
-        raise_on_status=False, respect_retry_after_header=True,
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        backoff_factor=0.5,
+        backoff_jitter=0.5,
+        backoff_max=30,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=None,
+        raise_on_status=False,
+        respect_retry_after_header=True,
     )
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("https://", adapter)
@@ -80,8 +106,16 @@ def error_of(response: requests.Response) -> tuple[str, str]:
 
 
 class Shipper:
-    def __init__(self, state: StateDir, spool: Spool, server_url: str, server_key: PublicKey,
-                 session: requests.Session, timeout: float, lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        state: StateDir,
+        spool: Spool,
+        server_url: str,
+        server_key: PublicKey,
+        session: requests.Session,
+        timeout: float,
+        lock: threading.Lock,
+    ) -> None:
         self.state = state
         self.spool = spool
         self.url = server_url.rstrip("/") + "/api/v1/bundles"
@@ -97,44 +131,61 @@ class Shipper:
             body = gzip.compress(entry.read(), compresslevel=6)
             try:
                 response = self.session.post(
-                    self.url, data=body, timeout=self.timeout,
+                    self.url,
+                    data=body,
+                    timeout=self.timeout,
                     headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
                 )
             except requests.RequestException as exc:
                 report.stopped_by = f"server unreachable: {type(exc).__name__}"
-                log.warning("shipping paused, %d bundle(s) stay spooled: %s",
-                            len(self.spool.entries()), exc)
+                log.warning(
+                    "shipping paused, %d bundle(s) stay spooled: %s", len(self.spool.entries()), exc
+                )
                 break
             if response.status_code in (200, 201):
                 try:
-                    receipt = verify_receipt(dsse.parse(response.content), self.server_key,
-                                             bundle_id=entry.bundle_id)
+                    receipt = verify_receipt(
+                        dsse.parse(response.content), self.server_key, bundle_id=entry.bundle_id
+                    )
                 except BundleRejected as exc:
                     report.stopped_by = f"receipt did not verify: {exc}"
-                    log.error("receipt for bundle %s did not verify (%s); keeping it spooled",
-                              entry.bundle_id, exc)
+                    log.error(
+                        "receipt for bundle %s did not verify (%s); keeping it spooled",
+                        entry.bundle_id,
+                        exc,
+                    )
                     break
                 with self.lock:
                     self.state.save_receipt(
-                        receipt.model_dump() | {"envelope": response.content.decode()})
+                        receipt.model_dump() | {"envelope": response.content.decode()}
+                    )
                     self.spool.remove(entry)
                 report.delivered += 1
                 report.duplicates += response.status_code == 200
-                log.info("bundle delivered seq=%d id=%s log_index=%d", entry.seq,
-                         entry.bundle_id, receipt.log_index)
+                log.info(
+                    "bundle delivered seq=%d id=%s log_index=%d",
+                    entry.seq,
+                    entry.bundle_id,
+                    receipt.log_index,
+                )
                 continue
             code, detail = error_of(response)
-            if code in AGENT_LEVEL_ERRORS or response.status_code in (401, 429) or (
-                response.status_code >= 500
+            if (
+                code in AGENT_LEVEL_ERRORS
+                or response.status_code in (401, 429)
+                or (response.status_code >= 500)
             ):
                 report.stopped_by = f"{response.status_code} {code}: {detail}"
-                log.error("server refused this agent (%s: %s); bundles stay spooled",
-                          code, detail)
+                log.error("server refused this agent (%s: %s); bundles stay spooled", code, detail)
                 break
             reason = f"HTTP {response.status_code} {code}: {detail}"
             target = self.spool.move_to(entry, self.state.rejected_dir, reason)
             report.rejected.append(f"seq {entry.seq}: {reason}")
-            log.error("bundle seq=%d REJECTED by the server (%s); set aside as %s",
-                      entry.seq, reason, target)
+            log.error(
+                "bundle seq=%d REJECTED by the server (%s); set aside as %s",
+                entry.seq,
+                reason,
+                target,
+            )
         report.remaining = len(self.spool.entries())
         return report

@@ -11,9 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from evidence.bundle import SignedBundle
-
 from agent.files import fsync_dir, write_atomic
+from evidence.bundle import SignedBundle
 
 log = logging.getLogger("dossier.agent.spool")
 ENTRY = re.compile(r"^(\d{12})-([0-9a-f]{64})\.json$")
@@ -62,16 +61,21 @@ class Spool:
             log.error(
                 "SPOOL FULL: %d bytes used of %d; bundle seq %d NOT spooled. The server has "
                 "been unreachable too long or the bound is too small; nothing was dropped.",
-                used, self.max_bytes, bundle.payload.seq,
+                used,
+                self.max_bytes,
+                bundle.payload.seq,
             )
             raise SpoolFull(
                 f"spool {self.directory} holds {used} bytes, bound {self.max_bytes}; "
                 f"new bundle of {len(data)} bytes refused"
             )
         if used + len(data) > 0.8 * self.max_bytes:
-            log.warning("spool is %d%% full (%d of %d bytes)",
-                        100 * (used + len(data)) // self.max_bytes, used + len(data),
-                        self.max_bytes)
+            log.warning(
+                "spool is %d%% full (%d of %d bytes)",
+                100 * (used + len(data)) // self.max_bytes,
+                used + len(data),
+                self.max_bytes,
+            )
         path = self.directory / f"{bundle.payload.seq:012d}-{bundle.bundle_id}.json"
         write_atomic(path, data)
         return SpoolEntry(path, bundle.payload.seq, bundle.bundle_id)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from evidence.keys import PublicKey, SigningKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent.files import write_atomic
+from evidence.keys import PublicKey, SigningKey
 
 
 class StateError(Exception):
@@ -117,7 +117,8 @@ class StateDir:
         write_json(self.chain_file, {"seq": position.seq, "prev": position.prev})
 
     def last_receipt(self) -> dict[str, Any] | None:
-        return read_json(self.receipt_file)
+        raw = read_json(self.receipt_file)
+        return raw if isinstance(raw, dict) else None
 
     def save_receipt(self, receipt: dict[str, Any]) -> None:
         write_json(self.receipt_file, receipt)

@@ -109,8 +109,11 @@ class LocalHost:
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         # Commands run with a fixed C locale so their output parses the same everywhere.
-        self._env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                     "LC_ALL": "C", "LANG": "C"}
+        self._env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LC_ALL": "C",
+            "LANG": "C",
+        }
         if env:
             self._env.update(env)
 
@@ -153,7 +156,11 @@ def run_local(
 
     try:
         completed = subprocess.run(
-            args, capture_output=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
+            args,
+            capture_output=True,
+            timeout=timeout,
+            env=env,
+            stdin=subprocess.DEVNULL,
             check=False,
         )
     except FileNotFoundError:
@@ -162,7 +169,11 @@ def run_local(
         return CommandResult(args, None, b"", b"", elapsed(), error="permission denied")
     except subprocess.TimeoutExpired as exc:
         return CommandResult(
-            args, None, exc.stdout or b"", exc.stderr or b"", elapsed(),
+            args,
+            None,
+            exc.stdout or b"",
+            exc.stderr or b"",
+            elapsed(),
             error=f"timed out after {timeout:g}s",
         )
     return CommandResult(args, completed.returncode, completed.stdout, completed.stderr, elapsed())

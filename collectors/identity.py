@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collectors.host import Host, HostError
 from evidence.bundle import HostRef
 from evidence.canonical import sha256_hex
-
-from collectors.host import Host, HostError
 
 MACHINE_ID_PATHS = ("/etc/machine-id", "/var/lib/dbus/machine-id")
 HOSTNAME_PATHS = ("/proc/sys/kernel/hostname", "/etc/hostname")
@@ -31,5 +30,6 @@ def host_ref(host: Host, fallback_name: str | None = None) -> HostRef:
     machine_id = _first_line(host, MACHINE_ID_PATHS)
     hostname = _first_line(host, HOSTNAME_PATHS) or fallback_name or host.name
     basis = f"machine-id:{machine_id}" if machine_id else f"hostname:{hostname}"
-    return HostRef(id="h-" + sha256_hex(basis.encode())[:24], hostname=hostname,
-                   machine_id=machine_id)
+    return HostRef(
+        id="h-" + sha256_hex(basis.encode())[:24], hostname=hostname, machine_id=machine_id
+    )

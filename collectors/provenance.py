@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import ModuleType
 
+from collectors.host import DEFAULT_MAX_READ, CommandResult, Host, HostError
 from evidence.canonical import format_timestamp, sha256_hex
 from evidence.records import ApiSource, CommandSource, FileSource, Source
-
-from collectors.host import DEFAULT_MAX_READ, CommandResult, Host, HostError
 
 
 class Collection:
@@ -46,8 +45,9 @@ class Collection:
         mtime = (
             format_timestamp(datetime.fromtimestamp(info.mtime, UTC)) if info is not None else None
         )
-        self.sources.append(FileSource(path=path, sha256=sha256_hex(data), size=len(data),
-                                       mtime=mtime))
+        self.sources.append(
+            FileSource(path=path, sha256=sha256_hex(data), size=len(data), mtime=mtime)
+        )
         return data
 
     def read_text(

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from evidence.canonical import utc_now_iso
-from evidence.records import Category, EvidenceRecord
 from pydantic import BaseModel
 
 from collectors.host import Host
 from collectors.provenance import Collection
+from evidence.canonical import utc_now_iso
+from evidence.records import Category, EvidenceRecord
 
 # Modules that define collectors; importing them fills the registry.
 COLLECTOR_MODULES = (
@@ -78,7 +78,8 @@ def collector(
             category=category,
             facts_model=facts,
             function=function,
-            description=(function.__doc__ or "").strip().splitlines()[0] if function.__doc__
+            description=(function.__doc__ or "").strip().splitlines()[0]
+            if function.__doc__
             else "",
         )
         return function

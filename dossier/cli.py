@@ -6,17 +6,18 @@ import sys
 from typing import Annotated
 
 import typer
+
 from agent.cli import app as agent_app
 from agent.config import ConfigError as AgentConfigError
 from agent.enroll import EnrollError
 from agent.shipper import ShipError
 from agent.state import StateError
+from dossier import logs
+from dossier.demo import DemoError
 from evidence.errors import EvidenceError
 from server.admin import AdminError
 from server.cli import app as server_app
 from server.config import ConfigError as ServerConfigError
-
-from dossier import logs
 
 app = typer.Typer(
     help="Dossier: continuous, signed, verifiable compliance evidence.",
@@ -28,8 +29,14 @@ app.add_typer(server_app, name="server")
 
 # Errors that carry a complete, user-facing message: one line, exit 2, no traceback.
 USER_ERRORS = (
-    AgentConfigError, ServerConfigError, EnrollError, ShipError, StateError, EvidenceError,
-    AdminError, KeyError,
+    AgentConfigError,
+    ServerConfigError,
+    EnrollError,
+    ShipError,
+    StateError,
+    EvidenceError,
+    AdminError,
+    KeyError,
 )
 
 
@@ -42,8 +49,9 @@ def main_options(
 
 @app.command("demo")
 def demo(
-    directory: Annotated[str, typer.Option("--dir", help="where the demo keeps its data")]
-    = "demo-data",
+    directory: Annotated[
+        str, typer.Option("--dir", help="where the demo keeps its data")
+    ] = "demo-data",
 ) -> None:
     """Server + local agent + one collection, end to end, in ./demo-data."""
     from pathlib import Path

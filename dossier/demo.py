@@ -9,12 +9,22 @@ from pathlib import Path
 import requests
 from rich.console import Console
 from rich.table import Table
+
+from dossier.procs import dossier_argv, start_server
 from server.admin import create_enrollment_token, init_server, open_session, parse_duration
 from server.config import DataDir
 
-from dossier.procs import dossier_argv, start_server
-
 console = Console()
+
+
+class DemoError(Exception):
+    """A demo step failed; its own error was printed just above."""
+
+
+def run_step(what: str, argv: list[str], quiet: bool = False) -> None:
+    result = subprocess.run(argv, check=False, stdout=subprocess.DEVNULL if quiet else None)
+    if result.returncode != 0:
+        raise DemoError(f"demo step '{what}' failed with exit {result.returncode}")
 
 
 def run_demo(root: Path) -> None:
@@ -37,12 +47,22 @@ def run_demo(root: Path) -> None:
         state = root / "agent"
         if not (state / "agent.json").exists():
             with open_session(data) as session:
-                created = create_enrollment_token(session, uses=1,
-                                                  expires_in=parse_duration("15m"))
+                created = create_enrollment_token(session, uses=1, expires_in=parse_duration("15m"))
             subprocess.run(
-                dossier_argv("agent", "enroll", "--state", str(state), "--server", server.url,
-                             "--token", created.token, "--ca", str(server.ca)),
-                check=True, stdout=subprocess.DEVNULL,
+                dossier_argv(
+                    "agent",
+                    "enroll",
+                    "--state",
+                    str(state),
+                    "--server",
+                    server.url,
+                    "--token",
+                    created.token,
+                    "--ca",
+                    str(server.ca),
+                ),
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
             console.print(f"[bold]3.[/bold] agent enrolled, state in {state}")
         else:
@@ -51,8 +71,7 @@ def run_demo(root: Path) -> None:
         config.write_text(f"server: {{url: '{server.url}'}}\n", encoding="utf-8")
         console.print("[bold]4.[/bold] collecting once and shipping")
         subprocess.run(
-            dossier_argv("agent", "run", "--once", "--state", str(state), "--config",
-                         str(config)),
+            dossier_argv("agent", "run", "--once", "--state", str(state), "--config", str(config)),
             check=True,
         )
         show_holdings(server.url, str(server.ca), admin_token)
@@ -65,14 +84,35 @@ def show_holdings(url: str, ca: str, admin_token: str) -> None:
     headers = {"Authorization": f"Bearer {admin_token}"}
     hosts = requests.get(f"{url}/api/v1/hosts", headers=headers, verify=ca, timeout=30)
     hosts.raise_for_status()
-    table = Table("host", "host id", "bundles", "records per collector", "last seen",
-                  title="What the server now holds")
+    table = Table(
+        "host",
+        "bundles",
+        "collector",
+        "records",
+        "latest bundle",
+        title="What the server now holds",
+    )
     for host in hosts.json()["hosts"]:
-        evidence = requests.get(f"{url}/api/v1/hosts/{host['id']}/evidence",
-                                params={"limit": 1000}, headers=headers, verify=ca, timeout=30)
+        evidence = requests.get(
+            f"{url}/api/v1/hosts/{host['id']}/evidence",
+            params={"limit": 1000},
+            headers=headers,
+            verify=ca,
+            timeout=30,
+        )
         evidence.raise_for_status()
-        per_collector = Counter(record["collector"] for record in evidence.json()["records"])
-        table.add_row(host["hostname"], host["id"], str(host["bundles"]),
-                      ", ".join(f"{name}: {count}" for name, count in sorted(per_collector.items())),
-                      host["last_seen"])
+        records = evidence.json()["records"]  # newest first
+        per_collector = Counter(record["collector"] for record in records)
+        latest = {}
+        for record in reversed(records):
+            latest[record["collector"]] = record["bundle_id"][:12] + "…"
+        for index, (name, count) in enumerate(sorted(per_collector.items())):
+            first = index == 0
+            table.add_row(
+                host["hostname"] if first else "",
+                str(host["bundles"]) if first else "",
+                name,
+                str(count),
+                latest[name],
+            )
     console.print(table)

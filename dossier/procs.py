@@ -47,15 +47,18 @@ class ServerProcess:
                 self.process.wait()
 
 
-def start_server(data: Path, port: int | None = None, log_path: Path | None = None,
-                 timeout: float = 30.0) -> ServerProcess:
+def start_server(
+    data: Path, port: int | None = None, log_path: Path | None = None, timeout: float = 30.0
+) -> ServerProcess:
     """Run `dossier server run` as a subprocess and wait until /api/v1/health answers."""
     port = port or free_port()
     log_path = log_path or data / "server.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             dossier_argv("server", "run", "--data", str(data), "--port", str(port)),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     server = ServerProcess(data, port, process, log_path)
     deadline = time.monotonic() + timeout

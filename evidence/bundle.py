@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -132,7 +133,7 @@ def chain_problems(bundles: Sequence[SignedBundle]) -> list[str]:
             )
         by_seq[bundle.payload.seq] = bundle
     ordered = sorted(by_seq)
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in pairwise(ordered):
         if after != before + 1:
             problems.append(f"evidence missing between seq {before} and {after}")
         elif by_seq[after].payload.prev != by_seq[before].bundle_id:

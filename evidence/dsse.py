@@ -21,7 +21,7 @@ class Signature(BaseModel):
 
 class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    payloadType: str  # noqa: N815 - the DSSE field name
+    payloadType: str  # the DSSE field name
     payload: str
     signatures: list[Signature] = Field(min_length=1)
 
@@ -35,7 +35,9 @@ class Envelope(BaseModel):
         try:
             return base64.b64decode(self.payload, validate=True)
         except binascii.Error as exc:
-            raise BundleRejected(f"payload is not valid base64: {exc}", "malformed_envelope") from exc
+            raise BundleRejected(
+                f"payload is not valid base64: {exc}", "malformed_envelope"
+            ) from exc
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:

@@ -33,9 +33,7 @@ def sign_receipt(receipt: Receipt, key: SigningKey) -> dsse.Envelope:
     return dsse.sign(RECEIPT_PAYLOAD_TYPE, canonical_json(receipt.model_dump(mode="json")), key)
 
 
-def verify_receipt(
-    envelope: dsse.Envelope, server_key: PublicKey, *, bundle_id: str
-) -> Receipt:
+def verify_receipt(envelope: dsse.Envelope, server_key: PublicKey, *, bundle_id: str) -> Receipt:
     """Verify the server's signature and that the receipt is for `bundle_id`."""
     payload = dsse.verify(envelope, RECEIPT_PAYLOAD_TYPE, server_key)
     try:

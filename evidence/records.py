@@ -9,9 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from evidence.canonical import canonical_json, parse_timestamp, sha256_hex
 
-Category = Literal[
-    "inventory", "configuration", "patch", "access", "logging", "security-software"
-]
+Category = Literal["inventory", "configuration", "patch", "access", "logging", "security-software"]
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import yaml
-from evidence import durations
-from evidence.canonical import format_timestamp, utc_now_iso
-from evidence.keys import SigningKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from evidence import durations
+from evidence.canonical import format_timestamp, utc_now_iso
+from evidence.keys import SigningKey
 from server.config import DataDir
 from server.db import make_engine, migrate, session_factory
 from server.models import Agent, EnrollmentToken
@@ -33,8 +33,9 @@ def constant_time_equal(left: str, right: str) -> bool:
     return hmac.compare_digest(left.encode(), right.encode())
 
 
-def init_server(data: DataDir, *, database_url: str | None = None,
-                tls_names: list[str] | None = None) -> str:
+def init_server(
+    data: DataDir, *, database_url: str | None = None, tls_names: list[str] | None = None
+) -> str:
     """Create keys, TLS material, config and database; return the admin token (once)."""
     if data.is_initialised():
         raise AdminError(f"{data.root} is already initialised; refusing to replace its keys")

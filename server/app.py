@@ -6,7 +6,6 @@ import json
 import logging
 from typing import Annotated, Any
 
-from evidence.keys import SigningKey
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from evidence.keys import SigningKey
 from server.admin import constant_time_equal, token_digest
 from server.blobs import BlobStore
 from server.body import read_limited
@@ -102,8 +102,9 @@ def create_app(data: DataDir) -> FastAPI:
             max_decoded=settings.max_bundle_bytes,
         )
         outcome = await run_in_threadpool(ingestor.ingest, body)
-        log.info("bundle %s id=%s", "duplicate" if outcome.duplicate else "stored",
-                 outcome.bundle_id)
+        log.info(
+            "bundle %s id=%s", "duplicate" if outcome.duplicate else "stored", outcome.bundle_id
+        )
         return Response(
             outcome.receipt,
             status_code=200 if outcome.duplicate else 201,
@@ -115,19 +116,29 @@ def create_app(data: DataDir) -> FastAPI:
         with sessions() as session:
             counts = dict(
                 session.execute(select(Bundle.host_id, func.count()).group_by(Bundle.host_id))
-                .tuples().all()
+                .tuples()
+                .all()
             )
             hosts = session.scalars(select(Host).order_by(Host.hostname)).all()
-            return {"hosts": [
-                {"id": host.id, "hostname": host.hostname, "machine_id": host.machine_id,
-                 "first_seen": host.first_seen, "last_seen": host.last_seen,
-                 "agent_id": host.first_agent_id, "bundles": counts.get(host.id, 0)}
-                for host in hosts
-            ]}
+            return {
+                "hosts": [
+                    {
+                        "id": host.id,
+                        "hostname": host.hostname,
+                        "machine_id": host.machine_id,
+                        "first_seen": host.first_seen,
+                        "last_seen": host.last_seen,
+                        "agent_id": host.first_agent_id,
+                        "bundles": counts.get(host.id, 0),
+                    }
+                    for host in hosts
+                ]
+            }
 
     @app.get("/api/v1/hosts/{host_id}/evidence", dependencies=admin)
-    def host_evidence(host_id: str, collector: str | None = None,
-                      limit: int = 100) -> dict[str, Any]:
+    def host_evidence(
+        host_id: str, collector: str | None = None, limit: int = 100
+    ) -> dict[str, Any]:
         limit = max(1, min(limit, 1000))
         with sessions() as session:
             if session.get(Host, host_id) is None:
@@ -142,29 +153,51 @@ def create_app(data: DataDir) -> FastAPI:
             if collector:
                 query = query.where(Record.collector == collector)
             rows = session.execute(query).tuples().all()
-            return {"host_id": host_id, "records": [
-                {"bundle_id": record.bundle_id, "record_index": record.idx,
-                 "agent_id": agent_id, "seq": seq, "collector": record.collector,
-                 "collector_version": record.collector_version, "category": record.category,
-                 "collected_at": record.collected_at, "digest": record.digest,
-                 "errors": json.loads(record.errors), "facts": json.loads(record.facts)}
-                for record, seq, agent_id in rows
-            ]}
+            return {
+                "host_id": host_id,
+                "records": [
+                    {
+                        "bundle_id": record.bundle_id,
+                        "record_index": record.idx,
+                        "agent_id": agent_id,
+                        "seq": seq,
+                        "collector": record.collector,
+                        "collector_version": record.collector_version,
+                        "category": record.category,
+                        "collected_at": record.collected_at,
+                        "digest": record.digest,
+                        "errors": json.loads(record.errors),
+                        "facts": json.loads(record.facts),
+                    }
+                    for record, seq, agent_id in rows
+                ],
+            }
 
     @app.get("/api/v1/agents", dependencies=admin)
     def list_agents() -> dict[str, Any]:
         with sessions() as session:
             last = dict(
-                session.execute(select(Bundle.agent_id, func.max(Bundle.seq))
-                                .group_by(Bundle.agent_id)).tuples().all()
+                session.execute(
+                    select(Bundle.agent_id, func.max(Bundle.seq)).group_by(Bundle.agent_id)
+                )
+                .tuples()
+                .all()
             )
             agents = session.scalars(select(Agent).order_by(Agent.enrolled_at)).all()
-            return {"agents": [
-                {"id": agent.id, "keyid": agent.keyid, "hostname": agent.hostname,
-                 "enrolled_at": agent.enrolled_at, "revoked_at": agent.revoked_at,
-                 "last_seq": last.get(agent.id)}
-                for agent in agents
-            ]}
+            return {
+                "agents": [
+                    {
+                        "id": agent.id,
+                        "keyid": agent.keyid,
+                        "public_key": agent.public_key,
+                        "hostname": agent.hostname,
+                        "enrolled_at": agent.enrolled_at,
+                        "revoked_at": agent.revoked_at,
+                        "last_seq": last.get(agent.id),
+                    }
+                    for agent in agents
+                ]
+            }
 
     @app.get("/api/v1/findings", dependencies=admin)
     def list_findings(kind: str | None = None) -> dict[str, Any]:
@@ -172,11 +205,19 @@ def create_app(data: DataDir) -> FastAPI:
             query = select(Finding).order_by(Finding.id)
             if kind:
                 query = query.where(Finding.kind == kind)
-            return {"findings": [
-                {"id": f.id, "created_at": f.created_at, "kind": f.kind, "agent_id": f.agent_id,
-                 "host_id": f.host_id, "detail": f.detail}
-                for f in session.scalars(query)
-            ]}
+            return {
+                "findings": [
+                    {
+                        "id": f.id,
+                        "created_at": f.created_at,
+                        "kind": f.kind,
+                        "agent_id": f.agent_id,
+                        "host_id": f.host_id,
+                        "detail": f.detail,
+                    }
+                    for f in session.scalars(query)
+                ]
+            }
 
     @app.get("/api/v1/bundles/{bundle_id}", dependencies=admin)
     def get_bundle(bundle_id: str) -> Response:

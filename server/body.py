@@ -23,16 +23,20 @@ async def read_limited(
     """
     encoding = (content_encoding or "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
-        raise ApiError(415, "unsupported_encoding",
-                       f"Content-Encoding {encoding!r} is not supported; use gzip or none")
+        raise ApiError(
+            415,
+            "unsupported_encoding",
+            f"Content-Encoding {encoding!r} is not supported; use gzip or none",
+        )
     if content_length is not None:
         try:
             declared = int(content_length)
         except ValueError as exc:
             raise ApiError(400, "bad_content_length", "Content-Length is not a number") from exc
         if declared > max_body:
-            raise ApiError(413, "too_large",
-                           f"body of {declared} bytes exceeds the {max_body} byte limit")
+            raise ApiError(
+                413, "too_large", f"body of {declared} bytes exceeds the {max_body} byte limit"
+            )
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if encoding == "gzip" else None
     received = 0
     output = bytearray()
@@ -63,6 +67,7 @@ def _inflate(inflater: zlib._Decompress, chunk: bytes, output: bytearray, limit:
             raise ApiError(400, "bad_gzip", f"body is not valid gzip: {exc}") from exc
         output += piece
         if len(output) > limit:
-            raise ApiError(413, "too_large",
-                           f"bundle inflates beyond the {limit} byte limit (compressed body)")
+            raise ApiError(
+                413, "too_large", f"bundle inflates beyond the {limit} byte limit (compressed body)"
+            )
         data = inflater.unconsumed_tail

@@ -34,13 +34,23 @@ DataOption = Annotated[Path, typer.Option("--data", help="server data directory"
 @app.command("init")
 def init(
     data: DataOption,
-    database_url: Annotated[str | None, typer.Option(
-        "--database-url", help="SQLAlchemy URL (postgresql+psycopg://…); default SQLite")] = None,
-    tls_name: Annotated[list[str] | None, typer.Option(
-        "--tls-name", help="extra DNS name or IP for the server certificate")] = None,
-    admin_token_file: Annotated[Path | None, typer.Option(
-        "--admin-token-file", help="write the admin token to this file (0600) instead of "
-        "printing it")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url", help="SQLAlchemy URL (postgresql+psycopg://…); default SQLite"
+        ),
+    ] = None,
+    tls_name: Annotated[
+        list[str] | None,
+        typer.Option("--tls-name", help="extra DNS name or IP for the server certificate"),
+    ] = None,
+    admin_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--admin-token-file",
+            help="write the admin token to this file (0600) instead of printing it",
+        ),
+    ] = None,
 ) -> None:
     """Create the server key, TLS CA and certificate, database and admin token."""
     directory = DataDir(data)
@@ -61,8 +71,9 @@ def run(
     data: DataOption,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8443,
-    no_tls: Annotated[bool, typer.Option(
-        "--no-tls", help="plain HTTP; allowed on loopback addresses only")] = False,
+    no_tls: Annotated[
+        bool, typer.Option("--no-tls", help="plain HTTP; allowed on loopback addresses only")
+    ] = False,
 ) -> None:
     """Serve the API (FastAPI + uvicorn) over TLS with the data directory's certificate."""
     import uvicorn
@@ -73,10 +84,18 @@ def run(
     if no_tls and not _is_loopback(host):
         raise AdminError(f"--no-tls is only allowed on loopback addresses, not {host}")
     application = create_app(directory)
-    tls = {} if no_tls else {
-        "ssl_certfile": str(directory.tls_cert), "ssl_keyfile": str(directory.tls_key)}
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False,
-                server_header=False, **tls)  # type: ignore[arg-type]
+    certfile = None if no_tls else str(directory.tls_cert)
+    keyfile = None if no_tls else str(directory.tls_key)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -101,11 +120,20 @@ def token_create(
     if json_output:
         import json
 
-        typer.echo(json.dumps({"id": created.id, "token": created.token,
-                               "expires_at": created.expires_at, "uses": created.max_uses}))
+        typer.echo(
+            json.dumps(
+                {
+                    "id": created.id,
+                    "token": created.token,
+                    "expires_at": created.expires_at,
+                    "uses": created.max_uses,
+                }
+            )
+        )
     else:
-        console.print(f"token {created.id}: {created.max_uses} use(s), "
-                      f"expires {created.expires_at}")
+        console.print(
+            f"token {created.id}: {created.max_uses} use(s), expires {created.expires_at}"
+        )
         typer.echo(created.token)
 
 

@@ -18,10 +18,12 @@ class ServerSettings(BaseModel):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite file in the data dir"
     )
-    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0,
-                                description="largest request body accepted, as sent")
-    max_bundle_bytes: int = Field(default=64 * 1024 * 1024, gt=0,
-                                  description="largest bundle accepted after decompression")
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0, description="largest request body accepted, as sent"
+    )
+    max_bundle_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="largest bundle accepted after decompression"
+    )
     enroll_rate_per_minute: int = Field(default=60, gt=0)
 
 

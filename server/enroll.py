@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evidence.canonical import parse_timestamp, utc_now_iso
-from evidence.errors import KeyFileError
-from evidence.keys import PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from evidence.canonical import parse_timestamp, utc_now_iso
+from evidence.errors import KeyFileError
+from evidence.keys import PublicKey
 from server.admin import token_digest
 from server.errors import ApiError
 from server.models import Agent, EnrollmentToken
@@ -46,11 +46,18 @@ def enroll(session: Session, request: EnrollRequest) -> EnrollResult:
         raise ApiError(401, "invalid_token", "enrollment token is not known to this server")
     now = utc_now_iso()
     if parse_timestamp(token.expires_at) <= parse_timestamp(now):
-        raise ApiError(401, "token_expired", f"enrollment token {token.id} expired at "
-                       f"{token.expires_at}; ask an administrator for a new one")
+        raise ApiError(
+            401,
+            "token_expired",
+            f"enrollment token {token.id} expired at "
+            f"{token.expires_at}; ask an administrator for a new one",
+        )
     if session.scalars(select(Agent).where(Agent.keyid == key.keyid)).first() is not None:
-        raise ApiError(409, "key_already_enrolled",
-                       "this public key is already enrolled; generate a new key to re-enroll")
+        raise ApiError(
+            409,
+            "key_already_enrolled",
+            "this public key is already enrolled; generate a new key to re-enroll",
+        )
     # Spend one use atomically, so two agents racing for the last use cannot both win.
     spent = session.execute(
         update(EnrollmentToken)
@@ -59,9 +66,12 @@ def enroll(session: Session, request: EnrollRequest) -> EnrollResult:
     )
     if getattr(spent, "rowcount", 0) != 1:
         session.rollback()
-        raise ApiError(401, "token_used_up",
-                       f"enrollment token {token.id} has been used {token.max_uses} time(s) "
-                       "already; ask an administrator for a new one")
+        raise ApiError(
+            401,
+            "token_used_up",
+            f"enrollment token {token.id} has been used {token.max_uses} time(s) "
+            "already; ask an administrator for a new one",
+        )
     agent = Agent(
         id=agent_id_for(key),
         keyid=key.keyid,

@@ -10,16 +10,16 @@ import json
 import threading
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
 from evidence import dsse
 from evidence.bundle import SignedBundle, verify_bundle
 from evidence.canonical import utc_now_iso
 from evidence.errors import BundleRejected
 from evidence.keys import PublicKey, SigningKey
 from evidence.receipt import Receipt, sign_receipt
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
-
 from server.blobs import BlobStore
 from server.errors import REJECTION_STATUS, ApiError
 from server.models import Agent, Bundle, Finding, Host, LogEntry, Record
@@ -67,60 +67,107 @@ class Ingestor:
         payload = bundle.payload
         same_seq = _bundle_at(session, agent.id, payload.seq)
         if same_seq is not None:
-            _finding(session, "fork", agent.id, payload.host.id,
-                     f"agent {agent.id} sent a second, different bundle for seq {payload.seq}: "
-                     f"stored {same_seq.id}, refused {bundle_id}")
+            _finding(
+                session,
+                "fork",
+                agent.id,
+                payload.host.id,
+                f"agent {agent.id} sent a second, different bundle for seq {payload.seq}: "
+                f"stored {same_seq.id}, refused {bundle_id}",
+            )
             session.commit()
-            raise ApiError(409, "fork", f"seq {payload.seq} is already stored with other "
-                           f"content (bundle {same_seq.id}); refusing {bundle_id}")
+            raise ApiError(
+                409,
+                "fork",
+                f"seq {payload.seq} is already stored with other "
+                f"content (bundle {same_seq.id}); refusing {bundle_id}",
+            )
         before = _bundle_at(session, agent.id, payload.seq - 1)
         if before is not None and payload.prev != before.id:
-            _finding(session, "fork", agent.id, payload.host.id,
-                     f"bundle {bundle_id} seq {payload.seq} names prev {payload.prev}, but the "
-                     f"stored seq {payload.seq - 1} is {before.id}")
+            _finding(
+                session,
+                "fork",
+                agent.id,
+                payload.host.id,
+                f"bundle {bundle_id} seq {payload.seq} names prev {payload.prev}, but the "
+                f"stored seq {payload.seq - 1} is {before.id}",
+            )
             session.commit()
-            raise ApiError(409, "chain_broken", f"prev {payload.prev} does not match stored "
-                           f"seq {payload.seq - 1} ({before.id})")
+            raise ApiError(
+                409,
+                "chain_broken",
+                f"prev {payload.prev} does not match stored seq {payload.seq - 1} ({before.id})",
+            )
         after = _bundle_at(session, agent.id, payload.seq + 1)
         if after is not None and after.prev != bundle_id:
-            raise ApiError(409, "chain_broken", f"stored seq {payload.seq + 1} links to "
-                           f"{after.prev}, not to this bundle {bundle_id}")
+            raise ApiError(
+                409,
+                "chain_broken",
+                f"stored seq {payload.seq + 1} links to "
+                f"{after.prev}, not to this bundle {bundle_id}",
+            )
         if before is None and payload.seq > 1:
             lower = session.scalar(
                 select(func.max(Bundle.seq)).where(
                     Bundle.agent_id == agent.id, Bundle.seq < payload.seq
                 )
             )
-            _finding(session, "gap", agent.id, payload.host.id,
-                     f"evidence missing between seq {lower or 0} and {payload.seq} "
-                     f"of agent {agent.id}")
+            _finding(
+                session,
+                "gap",
+                agent.id,
+                payload.host.id,
+                f"evidence missing between seq {lower or 0} and {payload.seq} of agent {agent.id}",
+            )
 
         now = utc_now_iso()
         log_index = session.scalar(select(func.count()).select_from(LogEntry)) or 0
         receipt = sign_receipt(
-            Receipt(bundle_id=bundle_id, agent_id=agent.id, seq=payload.seq,
-                    log_index=log_index, received_at=now),
+            Receipt(
+                bundle_id=bundle_id,
+                agent_id=agent.id,
+                seq=payload.seq,
+                log_index=log_index,
+                received_at=now,
+            ),
             self._server_key,
         ).to_bytes()
         stored = bundle.envelope.to_bytes()
         self._blobs.put(bundle_id, stored)
-        session.add(Bundle(
-            id=bundle_id, agent_id=agent.id, host_id=payload.host.id, seq=payload.seq,
-            prev=payload.prev, created_at=payload.created_at, received_at=now,
-            size=len(stored), log_index=log_index, receipt=receipt.decode(),
-        ))
+        session.add(
+            Bundle(
+                id=bundle_id,
+                agent_id=agent.id,
+                host_id=payload.host.id,
+                seq=payload.seq,
+                prev=payload.prev,
+                created_at=payload.created_at,
+                received_at=now,
+                size=len(stored),
+                log_index=log_index,
+                receipt=receipt.decode(),
+            )
+        )
         session.add(LogEntry(idx=log_index, kind="bundle", ref=bundle_id, appended_at=now))
         session.flush()
         for index, record in enumerate(payload.records):
-            session.add(Record(
-                bundle_id=bundle_id, idx=index, host_id=payload.host.id,
-                collector=record.collector, collector_version=record.collector_version,
-                category=record.category, collected_at=record.collected_at,
-                digest=record.digest(), facts=json.dumps(record.facts, ensure_ascii=False),
-                errors=json.dumps(record.errors, ensure_ascii=False),
-            ))
-        _note_host(session, agent.id, payload.host.id, payload.host.hostname,
-                   payload.host.machine_id, now)
+            session.add(
+                Record(
+                    bundle_id=bundle_id,
+                    idx=index,
+                    host_id=payload.host.id,
+                    collector=record.collector,
+                    collector_version=record.collector_version,
+                    category=record.category,
+                    collected_at=record.collected_at,
+                    digest=record.digest(),
+                    facts=json.dumps(record.facts, ensure_ascii=False),
+                    errors=json.dumps(record.errors, ensure_ascii=False),
+                )
+            )
+        _note_host(
+            session, agent.id, payload.host.id, payload.host.hostname, payload.host.machine_id, now
+        )
         session.commit()
         return IngestOutcome(receipt, bundle_id, duplicate=False)
 
@@ -139,8 +186,9 @@ def _enrolled_agent(session: Session, envelope: dsse.Envelope) -> Agent:
         raise _as_api_error(exc) from exc
     agent = session.scalars(select(Agent).where(Agent.keyid == keyid)).first()
     if agent is None:
-        raise ApiError(403, "unknown_key",
-                       f"bundle is signed by key {keyid[:16]}…, which is not enrolled here")
+        raise ApiError(
+            403, "unknown_key", f"bundle is signed by key {keyid[:16]}…, which is not enrolled here"
+        )
     session.expunge(agent)
     return agent
 
@@ -151,12 +199,19 @@ def _verified(envelope: dsse.Envelope, agent: Agent) -> SignedBundle:
     except BundleRejected as exc:
         raise _as_api_error(exc) from exc
     if agent.revoked_at is not None:
-        raise ApiError(403, "agent_revoked",
-                       f"agent {agent.id} was revoked at {agent.revoked_at}; new bundles "
-                       "are refused (its earlier evidence stays verifiable)")
+        raise ApiError(
+            403,
+            "agent_revoked",
+            f"agent {agent.id} was revoked at {agent.revoked_at}; new bundles "
+            "are refused (its earlier evidence stays verifiable)",
+        )
     if bundle.payload.agent_id != agent.id:
-        raise ApiError(422, "agent_mismatch", f"payload names agent {bundle.payload.agent_id}"
-                       f" but is signed by the key of agent {agent.id}")
+        raise ApiError(
+            422,
+            "agent_mismatch",
+            f"payload names agent {bundle.payload.agent_id}"
+            f" but is signed by the key of agent {agent.id}",
+        )
     return bundle
 
 
@@ -173,28 +228,50 @@ def _bundle_at(session: Session, agent_id: str, seq: int) -> Bundle | None:
 
 
 def _finding(session: Session, kind: str, agent_id: str, host_id: str, detail: str) -> None:
-    session.add(Finding(created_at=utc_now_iso(), kind=kind, agent_id=agent_id,
-                        host_id=host_id, detail=detail))
+    session.add(
+        Finding(
+            created_at=utc_now_iso(), kind=kind, agent_id=agent_id, host_id=host_id, detail=detail
+        )
+    )
 
 
 def _has_finding(session: Session, kind: str, agent_id: str, host_id: str) -> bool:
-    return session.scalars(
-        select(Finding.id).where(Finding.kind == kind, Finding.agent_id == agent_id,
-                                 Finding.host_id == host_id)
-    ).first() is not None
+    return (
+        session.scalars(
+            select(Finding.id).where(
+                Finding.kind == kind, Finding.agent_id == agent_id, Finding.host_id == host_id
+            )
+        ).first()
+        is not None
+    )
 
 
-def _note_host(session: Session, agent_id: str, host_id: str, hostname: str,
-               machine_id: str | None, now: str) -> None:
+def _note_host(
+    session: Session, agent_id: str, host_id: str, hostname: str, machine_id: str | None, now: str
+) -> None:
     host = session.get(Host, host_id)
     if host is None:
-        session.add(Host(id=host_id, hostname=hostname, machine_id=machine_id,
-                         first_agent_id=agent_id, first_seen=now, last_seen=now))
+        session.add(
+            Host(
+                id=host_id,
+                hostname=hostname,
+                machine_id=machine_id,
+                first_agent_id=agent_id,
+                first_seen=now,
+                last_seen=now,
+            )
+        )
         return
-    if host.first_agent_id != agent_id and not _has_finding(session, "host_claimed", agent_id,
-                                                                host_id):
-        _finding(session, "host_claimed", agent_id, host_id,
-                 f"host {host_id} ({hostname}) first reported by {host.first_agent_id} is now "
-                 f"also reported by {agent_id}")
+    if host.first_agent_id != agent_id and not _has_finding(
+        session, "host_claimed", agent_id, host_id
+    ):
+        _finding(
+            session,
+            "host_claimed",
+            agent_id,
+            host_id,
+            f"host {host_id} ({hostname}) first reported by {host.first_agent_id} is now "
+            f"also reported by {agent_id}",
+        )
     host.hostname = hostname
     host.last_seen = now

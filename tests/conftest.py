@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from dossier.procs import ServerProcess, dossier_argv, start_server
 from server.admin import init_server
 from server.config import DataDir
@@ -32,7 +33,10 @@ class RunningServer:
 
     def admin_get(self, path: str, **params: Any) -> Any:
         response = requests.get(
-            f"{self.url}/api/v1{path}", params=params, verify=self.ca, timeout=30,
+            f"{self.url}/api/v1{path}",
+            params=params,
+            verify=self.ca,
+            timeout=30,
             headers={"Authorization": f"Bearer {self.admin_token}"},
         )
         assert response.status_code == 200, response.text
@@ -67,10 +71,13 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
     running.stop()
 
 
-def dossier(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def dossier(
+    *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real `dossier` CLI as a subprocess."""
-    result = subprocess.run(dossier_argv(*args), capture_output=True, text=True,
-                            timeout=timeout, check=False)
+    result = subprocess.run(
+        dossier_argv(*args), capture_output=True, text=True, timeout=timeout, check=False
+    )
     if check and result.returncode != 0:
         raise AssertionError(
             f"dossier {' '.join(args)} exited {result.returncode}\n"
@@ -80,21 +87,43 @@ def dossier(*args: str, check: bool = True, timeout: float = 120) -> subprocess.
 
 
 def create_token(server: RunningServer, uses: int = 1, expires: str = "1h") -> str:
-    out = dossier("server", "token", "create", "--data", str(server.data.root), "--uses",
-                  str(uses), "--expires", expires, "--json")
+    out = dossier(
+        "server",
+        "token",
+        "create",
+        "--data",
+        str(server.data.root),
+        "--uses",
+        str(uses),
+        "--expires",
+        expires,
+        "--json",
+    )
     return str(json.loads(out.stdout)["token"])
 
 
 def enroll_agent(server: RunningServer, state: Path) -> str:
     token = create_token(server)
-    out = dossier("agent", "enroll", "--state", str(state), "--server", server.url,
-                  "--token", token, "--ca", server.ca)
+    out = dossier(
+        "agent",
+        "enroll",
+        "--state",
+        str(state),
+        "--server",
+        server.url,
+        "--token",
+        token,
+        "--ca",
+        server.ca,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
 def write_agent_config(path: Path, server_url: str, **overrides: Any) -> Path:
-    config: dict[str, Any] = {"server": {"url": server_url}, "ship": {"retries": 0,
-                                                                        "timeout": "5s"}}
+    config: dict[str, Any] = {
+        "server": {"url": server_url},
+        "ship": {"retries": 0, "timeout": "5s"},
+    }
     config.update(overrides)
     path.write_text(json.dumps(config), encoding="utf-8")
     return path

@@ -45,7 +45,9 @@ def upgrade() -> None:
     op.create_table(
         "bundles",
         sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("agent_id", sa.String(64), sa.ForeignKey("agents.id"), nullable=False, index=True),
+        sa.Column(
+            "agent_id", sa.String(64), sa.ForeignKey("agents.id"), nullable=False, index=True
+        ),
         sa.Column("host_id", sa.String(128), nullable=False, index=True),
         sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("prev", sa.String(64)),
@@ -59,7 +61,9 @@ def upgrade() -> None:
     op.create_table(
         "records",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("bundle_id", sa.String(64), sa.ForeignKey("bundles.id"), nullable=False, index=True),
+        sa.Column(
+            "bundle_id", sa.String(64), sa.ForeignKey("bundles.id"), nullable=False, index=True
+        ),
         sa.Column("idx", sa.Integer, nullable=False),
         sa.Column("host_id", sa.String(128), nullable=False, index=True),
         sa.Column("collector", sa.String(128), nullable=False, index=True),
