@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from evidence.durations import parse_duration, parse_size
@@ -72,6 +71,8 @@ class Schedule(_Section):
         if self.interval is not None and self.interval <= timedelta(0):
             raise ValueError("interval must be positive")
         if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
             try:
                 CronTrigger.from_crontab(self.cron)
             except ValueError as exc:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import json
 import statistics
 import subprocess
-import time
+import sys
 from dataclasses import dataclass
 
 
@@ -17,18 +17,25 @@ class Usage:
     exit_code: int
 
 
-def measure(argv: list[str], env: dict[str, str] | None = None) -> Usage:
-    """Run argv to completion; wall time, user+system CPU and peak RSS of that child."""
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    _pid, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    return Usage(
-        wall,
-        usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss / 1024,
-        os.waitstatus_to_exitcode(status),
-    )
+# Run the measured command from a small launcher process: a child forked straight from
+# this (large) benchmark process would report this process's pages in its ru_maxrss.
+LAUNCHER = """
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_pid, status, usage = os.wait4(child.pid, 0)
+print(json.dumps([time.perf_counter() - started, usage.ru_utime + usage.ru_stime,
+                  usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)]))
+"""
+
+
+def measure(argv: list[str]) -> Usage:
+    """Run argv to completion; wall time, user+system CPU and peak RSS of that process."""
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", LAUNCHER, *argv], capture_output=True, text=True, check=True
+    ).stdout
+    wall, cpu, rss, code = json.loads(out)
+    return Usage(wall, cpu, rss, code)
 
 
 def median_usage(runs: list[Usage]) -> Usage:

@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 from _common import print_table
 
+from agent.shipper import make_session
 from collectors.host import LocalHost
 from collectors.identity import host_ref
 from collectors.registry import all_collectors
@@ -95,16 +96,19 @@ def main() -> None:
             failures: list[str] = []
 
             def send(chain: list[SignedBundle]) -> None:
-                session = requests.Session()
-                session.verify = str(server.ca)
+                session = make_session(server.url, server.ca, retries=0)
                 for bundle in chain:
                     body = gzip.compress(bundle.envelope.to_bytes(), compresslevel=6)
-                    response = session.post(
-                        f"{server.url}/api/v1/bundles",
-                        data=body,
-                        timeout=60,
-                        headers={"Content-Encoding": "gzip"},
-                    )
+                    try:
+                        response = session.post(
+                            f"{server.url}/api/v1/bundles",
+                            data=body,
+                            timeout=60,
+                            headers={"Content-Encoding": "gzip"},
+                        )
+                    except requests.RequestException as exc:
+                        failures.append(str(exc))
+                        return
                     if response.status_code != 201:
                         failures.append(response.text)
 

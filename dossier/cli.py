@@ -13,11 +13,10 @@ from agent.enroll import EnrollError
 from agent.shipper import ShipError
 from agent.state import StateError
 from dossier import logs
-from dossier.demo import DemoError
 from evidence.errors import EvidenceError
-from server.admin import AdminError
 from server.cli import app as server_app
 from server.config import ConfigError as ServerConfigError
+from server.errors import AdminError
 
 app = typer.Typer(
     help="Dossier: continuous, signed, verifiable compliance evidence.",
@@ -56,9 +55,13 @@ def demo(
     """Server + local agent + one collection, end to end, in ./demo-data."""
     from pathlib import Path
 
-    from dossier.demo import run_demo
+    from dossier.demo import DemoError, run_demo
 
-    run_demo(Path(directory))
+    try:
+        run_demo(Path(directory))
+    except DemoError as exc:
+        print(f"dossier: error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from exc
 
 
 def main() -> None:

@@ -17,12 +17,9 @@ from evidence.canonical import format_timestamp, utc_now_iso
 from evidence.keys import SigningKey
 from server.config import DataDir
 from server.db import make_engine, migrate, session_factory
+from server.errors import AdminError
 from server.models import Agent, EnrollmentToken
 from server.tls import create_ca_and_server_cert
-
-
-class AdminError(Exception):
-    """An administrative command cannot be carried out; the message says why."""
 
 
 def token_digest(token: str) -> str:

@@ -10,16 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from server.admin import (
-    AdminError,
-    create_enrollment_token,
-    init_server,
-    list_agents,
-    open_session,
-    parse_duration,
-    revoke_agent,
-)
 from server.config import DataDir
+from server.errors import AdminError
+
+# server.admin pulls in SQLAlchemy and Alembic; commands import it when they run, so
+# agent commands sharing this CLI start fast.
 
 app = typer.Typer(help="Run and administer the Dossier server.", no_args_is_help=True)
 token_app = typer.Typer(help="Enrollment tokens.", no_args_is_help=True)
@@ -53,6 +48,8 @@ def init(
     ] = None,
 ) -> None:
     """Create the server key, TLS CA and certificate, database and admin token."""
+    from server.admin import init_server
+
     directory = DataDir(data)
     token = init_server(directory, database_url=database_url, tls_names=tls_name)
     console.print(f"initialised {data}")
@@ -115,6 +112,8 @@ def token_create(
     json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Create an enrollment token (printed once; only its hash is stored)."""
+    from server.admin import create_enrollment_token, open_session, parse_duration
+
     with open_session(DataDir(data)) as session:
         created = create_enrollment_token(session, uses=uses, expires_in=parse_duration(expires))
     if json_output:
@@ -140,6 +139,8 @@ def token_create(
 @agents_app.command("list")
 def agents_list(data: DataOption) -> None:
     """List enrolled agents."""
+    from server.admin import list_agents, open_session
+
     with open_session(DataDir(data)) as session:
         agents = list_agents(session)
     table = Table("agent", "hostname", "enrolled", "revoked")
@@ -155,6 +156,8 @@ def agents_revoke(
     reason: Annotated[str, typer.Option(help="why, for the record")] = "revoked by admin",
 ) -> None:
     """Revoke an agent: its new bundles are refused; its evidence stays verifiable."""
+    from server.admin import open_session, revoke_agent
+
     with open_session(DataDir(data)) as session:
         agent = revoke_agent(session, agent_id, reason)
     console.print(f"agent {agent.id} revoked at {agent.revoked_at}")

@@ -22,3 +22,7 @@ REJECTION_STATUS = {
     "bad_signature": 400,
     "unknown_key": 403,
 }
+
+
+class AdminError(Exception):
+    """An administrative command cannot be carried out; the message says why."""
