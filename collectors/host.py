@@ -96,12 +96,21 @@ def _stat_result(path: str, result: os.stat_result) -> FileStat:
     )
 
 
+READ_CHUNK = 64 * 1024
+
+
 def _read_limited(real_path: str, max_bytes: int) -> bytes:
+    # Read in chunks: one read sized to the limit makes the kernel refuse some /proc/sys
+    # files (ENOMEM) and reserves the whole limit for every small file.
+    chunks: list[bytes] = []
+    total = 0
     with open(real_path, "rb") as handle:
-        data = handle.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise HostError(f"{real_path} is larger than the {max_bytes} byte read limit")
-    return data
+        while chunk := handle.read(READ_CHUNK):
+            total += len(chunk)
+            if total > max_bytes:
+                raise HostError(f"{real_path} is larger than the {max_bytes} byte read limit")
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class LocalHost:

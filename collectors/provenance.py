@@ -56,6 +56,17 @@ class Collection:
         data = self.read_bytes(path, max_bytes=max_bytes, missing_ok=missing_ok)
         return None if data is None else data.decode("utf-8", errors="replace")
 
+    def list_dir(self, path: str, *, missing_ok: bool = False) -> list[str] | None:
+        """Directory entry names, or None (with an error line unless missing and allowed)."""
+        try:
+            return self.host.list_dir(path)
+        except FileNotFoundError:
+            if not missing_ok:
+                self.error(f"{path}: not found")
+        except (PermissionError, NotADirectoryError, HostError, OSError) as exc:
+            self.error(f"{path}: {exc}")
+        return None
+
     def run(self, argv: Sequence[str], *, timeout: float = 30.0) -> CommandResult:
         result = self.host.run(argv, timeout)
         self.sources.append(

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from collectors.host import Host
 from collectors.provenance import Collection
-from evidence.canonical import utc_now_iso
+from evidence.canonical import canonical_json, utc_now_iso
 from evidence.records import Category, EvidenceRecord
 
 # Modules that define collectors; importing them fills the registry.
@@ -41,8 +41,12 @@ class CollectorSpec:
         facts: dict[str, Any] = {}
         try:
             facts = self.function(collection).model_dump(mode="json")
+            # Fail here, inside this record, on values no bundle could carry (for
+            # example integers beyond 2**53 read from a hostile file).
+            canonical_json(facts)
         except Exception as exc:  # a collector bug must not stop the other collectors
             last = traceback.extract_tb(exc.__traceback__)[-1]
+            facts = {}
             collection.error(
                 f"collector crashed: {type(exc).__name__}: {exc} "
                 f"({last.filename.rsplit('/', 1)[-1]}:{last.lineno})"

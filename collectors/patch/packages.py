@@ -1,0 +1,211 @@
+"""patch.packages: the installed packages, read from the package manager's database.
+
+dpkg's database is read as files (so it works on a RootHost and over SFTP without running
+anything); the rpm database is binary (SQLite/BDB), so there `rpm -qa` is run instead.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from collectors.provenance import Collection
+from collectors.registry import collector
+from evidence.canonical import format_timestamp
+
+DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_UPDATES = "/var/lib/dpkg/updates"
+RPM_DB_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+RPM_QUERYFORMAT = r"%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\t%{ARCH}\t%{INSTALLTIME}\n"
+RPM_ARGV = ("rpm", "-qa", "--queryformat", RPM_QUERYFORMAT)
+
+_SOURCE_VERSION = re.compile(r"\s*\(.*\)\s*$")
+
+
+class Package(BaseModel):
+    """One installed package.
+
+    `version` is as the manager prints it: dpkg `[epoch:]upstream[-revision]`, rpm
+    `EPOCH:VERSION-RELEASE` (epoch always present, 0 when unset). `source` is the dpkg
+    source package name (None when it equals `name`, and always for rpm).
+    `installed_at` is known for rpm only (RFC 3339 UTC).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str
+    architecture: str | None
+    source: str | None
+    installed_at: str | None = None
+
+
+class PackagesFacts(BaseModel):
+    """Facts of `patch.packages`. `manager` is None when no package database was found;
+    `count` and `packages` are None when the database could not be read (see errors).
+    `packages` is sorted by name, then architecture."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    manager: Literal["dpkg", "rpm"] | None
+    count: int | None
+    packages: list[Package] | None
+
+
+# --- pure parsers -------------------------------------------------------------------
+
+
+def parse_deb822(text: str) -> list[dict[str, str]]:
+    """Stanzas of a dpkg database file. Field names are lower-cased (they are
+    case-insensitive); continuation lines are joined to their field with newlines."""
+    stanzas: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    field: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                stanzas.append(current)
+            current, field = {}, None
+        elif line[0] in " \t":
+            if field is not None:
+                current[field] += "\n" + line.strip()
+        elif ":" in line:
+            name, value = line.split(":", 1)
+            field = name.strip().lower()
+            current[field] = value.strip()
+        else:
+            field = None  # not a field: ignore it and anything continuing it
+    if current:
+        stanzas.append(current)
+    return stanzas
+
+
+def _package_key(stanza: dict[str, str]) -> tuple[str, str]:
+    return stanza.get("package", ""), stanza.get("architecture", "")
+
+
+def apply_dpkg_updates(
+    stanzas: list[dict[str, str]], updates: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """Overlay the journal in /var/lib/dpkg/updates on the status file, as dpkg-query
+    does: a later stanza for the same package and architecture replaces the earlier."""
+    merged = {_package_key(stanza): stanza for stanza in stanzas}
+    for stanza in updates:
+        merged[_package_key(stanza)] = stanza
+    return list(merged.values())
+
+
+def installed_packages(stanzas: list[dict[str, str]]) -> list[Package]:
+    """Packages whose dpkg state is `installed` (the third word of Status), which is
+    what `dpkg-query -W -f '${db:Status-Status}'` calls installed; a held package
+    (`hold ok installed`) is installed too."""
+    packages = []
+    for stanza in stanzas:
+        status = stanza.get("status", "").split()
+        name, version = stanza.get("package"), stanza.get("version")
+        if len(status) != 3 or status[2] != "installed" or not name or not version:
+            continue
+        source = _SOURCE_VERSION.sub("", stanza.get("source", "")) or None
+        packages.append(
+            Package(
+                name=name,
+                version=version,
+                architecture=stanza.get("architecture") or None,
+                source=source,
+            )
+        )
+    return sort_packages(packages)
+
+
+def parse_dpkg_status(text: str) -> list[Package]:
+    """Installed packages in the text of /var/lib/dpkg/status."""
+    return installed_packages(parse_deb822(text))
+
+
+def parse_rpm_qa(text: str) -> tuple[list[Package], int]:
+    """Packages in the output of `rpm -qa --queryformat RPM_QUERYFORMAT`, and the number
+    of lines that did not have that shape. Imported signing keys (`gpg-pubkey`) are
+    pseudo-packages, not software, and are left out."""
+    packages = []
+    malformed = 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 4 or not fields[0] or not fields[1]:
+            malformed += 1
+            continue
+        name, version, arch, installtime = fields
+        if name == "gpg-pubkey":
+            continue
+        installed_at = _epoch_to_timestamp(installtime)
+        packages.append(
+            Package(
+                name=name,
+                version=version,
+                architecture=None if arch in ("", "(none)") else arch,
+                source=None,
+                installed_at=installed_at,
+            )
+        )
+    return sort_packages(packages), malformed
+
+
+def _epoch_to_timestamp(text: str) -> str | None:
+    try:
+        return format_timestamp(datetime.fromtimestamp(int(text), UTC))
+    except (OverflowError, OSError, ValueError):  # not a plausible epoch: leave it unknown
+        return None
+
+
+def sort_packages(packages: list[Package]) -> list[Package]:
+    return sorted(packages, key=lambda p: (p.name, p.architecture or "", p.version))
+
+
+# --- collection ---------------------------------------------------------------------
+
+
+def _dpkg_update_stanzas(c: Collection) -> list[dict[str, str]]:
+    names = c.list_dir(DPKG_UPDATES, missing_ok=True)
+    if names is None:
+        return []
+    stanzas: list[dict[str, str]] = []
+    # Journal entries are named by a sequence number; other files (tmp.i) are not entries.
+    for name in sorted((n for n in names if n.isdigit()), key=int):
+        text = c.read_text(f"{DPKG_UPDATES}/{name}")
+        if text is not None:
+            stanzas.extend(parse_deb822(text))
+    return stanzas
+
+
+def _dpkg(c: Collection) -> PackagesFacts:
+    text = c.read_text(DPKG_STATUS)
+    if text is None:
+        return PackagesFacts(manager="dpkg", count=None, packages=None)
+    stanzas = apply_dpkg_updates(parse_deb822(text), _dpkg_update_stanzas(c))
+    packages = installed_packages(stanzas)
+    return PackagesFacts(manager="dpkg", count=len(packages), packages=packages)
+
+
+def _rpm(c: Collection) -> PackagesFacts:
+    result = c.run(RPM_ARGV, timeout=120)
+    if not result.ok:
+        return PackagesFacts(manager="rpm", count=None, packages=None)
+    packages, malformed = parse_rpm_qa(result.stdout.decode("utf-8", errors="replace"))
+    if malformed:
+        c.error(f"rpm -qa: {malformed} line(s) not in the expected format were skipped")
+    return PackagesFacts(manager="rpm", count=len(packages), packages=packages)
+
+
+@collector("patch.packages", version="1", category="patch", facts=PackagesFacts)
+def collect(c: Collection) -> PackagesFacts:
+    """Installed packages from the dpkg status database, or from `rpm -qa`."""
+    if c.host.exists(DPKG_STATUS):
+        return _dpkg(c)
+    if any(c.host.exists(path) for path in RPM_DB_DIRS):
+        return _rpm(c)
+    c.error(f"no package database found ({DPKG_STATUS}, {', '.join(RPM_DB_DIRS)})")
+    return PackagesFacts(manager=None, count=None, packages=None)
