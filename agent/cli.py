@@ -53,7 +53,8 @@ def run_command(
     """Run on schedule (APScheduler), or once with --once.
 
     With --once the exit status is 0 only if the new bundle was accepted by the server
-    or is durably spooled for later, and no bundle was rejected.
+    or is durably spooled for a server that could not be reached; it is 1 when a bundle
+    was rejected, the agent was refused (revoked, unknown) or a receipt did not verify.
     """
     directory = StateDir(state)
     settings = load_config(config)
@@ -79,7 +80,7 @@ def run_command(
         )
         for line in report.rejected:
             console.print(f"[red]rejected[/red] {line}")
-    if failed or report.rejected:
+    if failed or not report.ok:
         raise typer.Exit(1)
 
 
@@ -94,7 +95,7 @@ def ship_command(state: StateOption, config: ConfigOption = None) -> None:
         f"still spooled {report.remaining}"
         + (f" ({report.stopped_by})" if report.stopped_by else "")
     )
-    if report.remaining or report.rejected:
+    if report.remaining or not report.ok:
         raise typer.Exit(1)
 
 

@@ -39,6 +39,12 @@ class ShipReport:
     rejected: list[str] = field(default_factory=list)
     remaining: int = 0
     stopped_by: str | None = None  # why shipping stopped early (server down, revoked…)
+    refused: bool = False  # the server refused this agent or its receipt was bad
+
+    @property
+    def ok(self) -> bool:
+        """Nothing rejected or refused: all delivered, or waiting for a reachable server."""
+        return not self.rejected and not self.refused
 
 
 class PinnedSession(requests.Session):
@@ -149,6 +155,7 @@ class Shipper:
                     )
                 except BundleRejected as exc:
                     report.stopped_by = f"receipt did not verify: {exc}"
+                    report.refused = True
                     log.error(
                         "receipt for bundle %s did not verify (%s); keeping it spooled",
                         entry.bundle_id,
@@ -176,6 +183,7 @@ class Shipper:
                 or (response.status_code >= 500)
             ):
                 report.stopped_by = f"{response.status_code} {code}: {detail}"
+                report.refused = code in AGENT_LEVEL_ERRORS or response.status_code == 401
                 log.error("server refused this agent (%s: %s); bundles stay spooled", code, detail)
                 break
             reason = f"HTTP {response.status_code} {code}: {detail}"

@@ -24,7 +24,6 @@ class ServerSettings(BaseModel):
     max_bundle_bytes: int = Field(
         default=64 * 1024 * 1024, gt=0, description="largest bundle accepted after decompression"
     )
-    enroll_rate_per_minute: int = Field(default=60, gt=0)
 
 
 @dataclass(frozen=True)

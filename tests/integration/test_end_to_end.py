@@ -90,3 +90,23 @@ def test_second_enrollment_of_a_state_dir_is_refused(server: RunningServer, tmp_
         check=False,
     )
     assert result.returncode == 2 and "already enrolled" in result.stderr
+
+
+def test_revoked_agent_exits_non_zero_and_keeps_its_bundle(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "agent"
+    agent_id = enroll_agent(server, state)
+    config = write_agent_config(tmp_path / "agent.yaml", server.url)
+    only = ("--only", "access.accounts")
+    dossier("agent", "run", "--once", *only, "--state", str(state), "--config", str(config))
+    dossier("server", "agents", "revoke", agent_id, "--data", str(server.data.root))
+    result = dossier(
+        "agent", "run", "--once", *only, "--state", str(state), "--config", str(config), check=False
+    )
+    assert result.returncode == 1
+    assert "agent_revoked" in result.stderr
+    status = json.loads(dossier("agent", "status", "--state", str(state), "--json").stdout)
+    assert status["spooled"] == 1 and status["last_seq"] == 2
+    # The evidence it sent before revocation is still there.
+    assert server.admin_get("/hosts")["hosts"][0]["bundles"] == 1
