@@ -54,12 +54,10 @@ class PinnedSession(requests.Session):
     (psf/requests#3829), which would silently drop the pin.
     """
 
-    def merge_environment_settings(  # type: ignore[override]
-        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
-        settings: dict[str, Any] = super().merge_environment_settings(
-            url, proxies, stream, verify, cert
-        )
+    def merge_environment_settings(  # type: ignore[no-untyped-def]  # stub types are private
+        self, url, proxies, stream, verify, cert
+    ):
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if verify is None or verify is True:
             settings["verify"] = self.verify
         return settings
