@@ -85,7 +85,17 @@ class AgentConfig(_Section):
     collector_timeout: Duration = timedelta(seconds=120)
     ship: ShipSection = ShipSection()
     spool: SpoolSection = SpoolSection()
+    schedule: Schedule = Schedule(interval=timedelta(hours=1), jitter=timedelta(minutes=5))
     collectors: dict[str, Schedule] = Field(default_factory=dict)
+    disabled: list[str] = Field(default_factory=list)
+
+    def schedules(self, registered: list[str]) -> dict[str, Schedule]:
+        """The schedule of every registered collector this agent runs."""
+        return {
+            name: self.collectors.get(name, self.schedule)
+            for name in registered
+            if name not in self.disabled
+        }
 
 
 def load_config(path: Path | None) -> AgentConfig:

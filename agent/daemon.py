@@ -54,7 +54,8 @@ def run_forever(runtime: AgentRuntime) -> None:
             )
 
     now = datetime.now().astimezone()
-    for name, schedule in runtime.config.collectors.items():
+    schedules = runtime.schedules()
+    for name, schedule in schedules.items():
         # Collect once at start, then on schedule, so a restarted agent is never blind.
         scheduler.add_job(
             collect, trigger_for(schedule), args=[name], id=f"collect:{name}", next_run_time=now

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.collect import BundleWriter, run_collectors
-from agent.config import AgentConfig
+from agent.config import AgentConfig, Schedule
 from agent.shipper import Shipper, ShipReport, make_session
 from agent.spool import Spool, SpoolEntry
 from agent.state import StateDir
 from collectors.host import Host, LocalHost
-from collectors.registry import CollectorSpec, all_collectors
+from collectors.registry import CollectorSpec, all_collectors, select
 
 log = logging.getLogger("dossier.agent")
 
@@ -60,10 +60,12 @@ class AgentRuntime:
     def server_url(self) -> str:
         return self.config.server.url or self.enrollment.server_url
 
+    def schedules(self) -> dict[str, Schedule]:
+        return self.config.schedules(list(all_collectors()))
+
     def collectors(self, names: Sequence[str] | None = None) -> list[CollectorSpec]:
-        available = all_collectors()
-        chosen = list(names) if names else list(self.config.collectors or available)
-        return [available[name] for name in chosen]
+        """The named collectors, or all this agent runs; unknown names raise KeyError."""
+        return select(list(names) if names else list(self.schedules()))
 
     def collect(self, names: Sequence[str] | None = None) -> SpoolEntry:
         specs = self.collectors(names)

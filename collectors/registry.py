@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,11 +16,15 @@ from collectors.provenance import Collection
 from evidence.canonical import canonical_json, utc_now_iso
 from evidence.records import Category, EvidenceRecord
 
-# Modules that define collectors; importing them fills the registry.
-COLLECTOR_MODULES = (
-    "collectors.inventory.system",
-    "collectors.patch.packages",
-    "collectors.access.accounts",
+# Subpackages, one per evidence category, whose modules define collectors; importing
+# them fills the registry (a new module there needs no list to be edited).
+CATEGORY_PACKAGES = (
+    "collectors.inventory",
+    "collectors.configuration",
+    "collectors.patch",
+    "collectors.access",
+    "collectors.logs",
+    "collectors.security_software",
 )
 
 CollectFunction = Callable[[Collection], BaseModel]
@@ -91,8 +96,23 @@ def collector(
     return register
 
 
+def collector_modules() -> list[str]:
+    names = []
+    for package_name in CATEGORY_PACKAGES:
+        try:
+            package = importlib.import_module(package_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != package_name:
+                raise
+            continue  # a category with no collectors yet
+        for module in pkgutil.iter_modules(package.__path__):
+            if not module.name.startswith("_"):
+                names.append(f"{package_name}.{module.name}")
+    return sorted(names)
+
+
 def all_collectors() -> dict[str, CollectorSpec]:
-    for module in COLLECTOR_MODULES:
+    for module in collector_modules():
         importlib.import_module(module)
     return dict(sorted(_REGISTRY.items()))
 
