@@ -382,3 +382,13 @@ def test_database_refuses_to_change_stored_evidence(
     connection.close()
     assert_unharmed(server, baseline)
     assert sha256_hex(baseline[0].payload_bytes) == baseline[0].bundle_id
+
+
+def test_truncated_bundle_is_refused(
+    server: RunningServer, agent: Agent, baseline: tuple[SignedBundle, bytes]
+) -> None:
+    whole = agent.bundle(advance=False).envelope.to_bytes()
+    assert_refused(send(server, whole[: len(whole) // 2]), 400, "malformed_json")
+    truncated_gzip = gzip.compress(whole)[:-20]
+    assert_refused(send(server, truncated_gzip, **{"Content-Encoding": "gzip"}), 400, "bad_gzip")
+    assert_unharmed(server, baseline)
