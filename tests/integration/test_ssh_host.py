@@ -1,0 +1,118 @@
+"""SSHHost against a real OpenSSH server on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collectors.host import LocalHost
+from collectors.registry import all_collectors
+from collectors.ssh import HostKeyRejected, SSHConnectError, SSHHost, SSHTarget
+from dossier.procs import free_port
+from evidence.records import FileSource
+from tests.sshd import SshServer, keygen, start_sshd
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+def target(server: SshServer, **changes: object) -> SSHTarget:
+    base = SSHTarget(
+        host="127.0.0.1",
+        port=server.port,
+        user="root",
+        known_hosts=server.known_hosts,
+        identity_file=server.client_key,
+        connect_timeout=5,
+    )
+    return SSHTarget(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def ssh(sshd: SshServer) -> Iterator[SSHHost]:
+    with SSHHost(target(sshd)) as host:
+        yield host
+
+
+@pytest.mark.parametrize("name", ["access.accounts", "patch.packages"])
+def test_file_collectors_see_the_same_facts_over_ssh(ssh: SSHHost, name: str) -> None:
+    spec = all_collectors()[name]
+    remote, local = spec.collect(ssh), spec.collect(LocalHost())
+    assert remote.errors == local.errors
+    assert remote.facts == local.facts
+    hashes = {s.path: s.sha256 for s in remote.sources if isinstance(s, FileSource)}
+    assert hashes and hashes == {
+        s.path: s.sha256 for s in local.sources if isinstance(s, FileSource)
+    }
+
+
+def test_system_identity_over_ssh_matches_local(ssh: SSHHost) -> None:
+    spec = all_collectors()["inventory.system"]
+    remote, local = spec.collect(ssh).facts, spec.collect(LocalHost()).facts
+    for key in ("os_release", "hostname", "machine_id", "kernel"):
+        assert remote[key] == local[key], key
+    # /proc read over SFTP (size 0 there) still gives the real CPU count.
+    assert remote["cpu"]["logical_count"] == local["cpu"]["logical_count"]
+
+
+def test_commands_over_ssh(ssh: SSHHost) -> None:
+    ok = ssh.run(["id", "-u"], timeout=10)
+    assert ok.ok and ok.stdout.strip() == b"0"
+    quoted = ssh.run(["printf", "%s|", "a b", "$HOME", "it's"], timeout=10)
+    assert quoted.stdout == b"a b|$HOME|it's|"
+    failing = ssh.run(["ls", "/no/such/dir"], timeout=10)
+    assert failing.exit not in (0, None) and b"No such file" in failing.stderr
+    missing = ssh.run(["no-such-command-xyz"], timeout=10)
+    assert missing.error == "not found"
+    slow = ssh.run(["sleep", "5"], timeout=0.5)
+    assert slow.error == "timed out after 0.5s" and slow.duration_ms < 3000
+
+
+def test_missing_files_map_to_python_errors(ssh: SSHHost) -> None:
+    with pytest.raises(FileNotFoundError):
+        ssh.read_file("/no/such/file")
+    assert ssh.stat("/no/such/file") is None and not ssh.exists("/no/such/file")
+    with pytest.raises(NotADirectoryError):
+        ssh.list_dir("/etc/passwd")
+    assert "passwd" in ssh.list_dir("/etc")
+
+
+def ssh_keygen_fingerprint(public_key: Path) -> str:
+    out = subprocess.run(
+        ["ssh-keygen", "-lf", str(public_key)], capture_output=True, text=True, check=True
+    ).stdout
+    return out.split()[1]
+
+
+def test_unknown_host_key_is_refused_with_its_fingerprint(sshd: SshServer, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(HostKeyRejected) as refused:
+        SSHHost(target(sshd, known_hosts=empty))
+    assert ssh_keygen_fingerprint(sshd.host_key.with_suffix(".pub")) in str(refused.value)
+    assert empty.read_text() == ""  # nothing was added
+
+
+def test_changed_host_key_is_refused(sshd: SshServer, tmp_path: Path) -> None:
+    other = keygen(tmp_path / "other_host")
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{sshd.port} {other.with_suffix('.pub').read_text()}")
+    with pytest.raises(HostKeyRejected, match="HOST KEY CHANGED") as refused:
+        SSHHost(target(sshd, known_hosts=known))
+    message = str(refused.value)
+    assert ssh_keygen_fingerprint(other.with_suffix(".pub")) in message
+    assert ssh_keygen_fingerprint(sshd.host_key.with_suffix(".pub")) in message
+
+
+def test_wrong_identity_and_closed_port_are_clear_errors(sshd: SshServer, tmp_path: Path) -> None:
+    with pytest.raises(SSHConnectError, match="authentication failed"):
+        SSHHost(target(sshd, identity_file=keygen(tmp_path / "stranger")))
+    with pytest.raises(SSHConnectError, match="cannot connect"):
+        SSHHost(target(sshd, port=free_port()))
