@@ -61,11 +61,10 @@ def start_sshd(
         "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\nLogLevel ERROR\n"
     )
-    process = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=open(root / "sshd.log", "ab"),
-    )
+    with open(root / "sshd.log", "ab") as log:
+        process = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log
+        )
     server = SshServer(root, port, host_key, client_key, process)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
