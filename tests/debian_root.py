@@ -6,6 +6,7 @@ builds a new one. Needs root and Debian's debootstrap (installed by .ci/run).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -37,9 +38,18 @@ def debian_tree() -> Path:
     target = tree_path()
     if (target / "etc" / "os-release").exists():
         return target
+    CACHE.mkdir(exist_ok=True)
+    # Several test processes may ask at once: one builds, the others wait for it.
+    with open(CACHE / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "etc" / "os-release").exists():
+            _build(target)
+    return target
+
+
+def _build(target: Path) -> None:
     building = target.with_name(target.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
-    CACHE.mkdir(exist_ok=True)
     subprocess.run(
         [
             "debootstrap",
@@ -53,7 +63,6 @@ def debian_tree() -> Path:
         capture_output=True,
     )
     building.rename(target)
-    return target
 
 
 def copy_tree(source: Path, destination: Path) -> Path:
