@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict
 from collectors.provenance import Collection
 from collectors.registry import collector
 from evidence.canonical import format_timestamp
+from evidence.records import ApiSource
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_UPDATES = "/var/lib/dpkg/updates"
+DPKG_INFO = "/var/lib/dpkg/info"
 RPM_DB_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 RPM_QUERYFORMAT = r"%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\t%{ARCH}\t%{INSTALLTIME}\n"
 RPM_ARGV = ("rpm", "-qa", "--queryformat", RPM_QUERYFORMAT)
@@ -31,7 +33,9 @@ class Package(BaseModel):
     `version` is as the manager prints it: dpkg `[epoch:]upstream[-revision]`, rpm
     `EPOCH:VERSION-RELEASE` (epoch always present, 0 when unset). `source` is the dpkg
     source package name (None when it equals `name`, and always for rpm).
-    `installed_at` is known for rpm only (RFC 3339 UTC).
+    `installed_at` (RFC 3339 UTC): rpm's INSTALLTIME; for dpkg, which keeps no install
+    time, the modification time of the package's file list in /var/lib/dpkg/info, which
+    dpkg rewrites on every install or upgrade of the package (None when absent).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -161,6 +165,12 @@ def _epoch_to_timestamp(text: str) -> str | None:
         return None
 
 
+def list_file_names(package: Package) -> tuple[str, str]:
+    """The two names dpkg may give a package's file list: `name:arch.list` (multi-arch
+    same packages) and `name.list`."""
+    return f"{package.name}:{package.architecture}.list", f"{package.name}.list"
+
+
 def sort_packages(packages: list[Package]) -> list[Package]:
     return sorted(packages, key=lambda p: (p.name, p.architecture or "", p.version))
 
@@ -186,8 +196,27 @@ def _dpkg(c: Collection) -> PackagesFacts:
     if text is None:
         return PackagesFacts(manager="dpkg", count=None, packages=None)
     stanzas = apply_dpkg_updates(parse_deb822(text), _dpkg_update_stanzas(c))
-    packages = installed_packages(stanzas)
+    packages = _with_dpkg_install_times(c, installed_packages(stanzas))
     return PackagesFacts(manager="dpkg", count=len(packages), packages=packages)
+
+
+def _with_dpkg_install_times(c: Collection, packages: list[Package]) -> list[Package]:
+    names = c.list_dir(DPKG_INFO, missing_ok=True)
+    if names is None:
+        return packages
+    lists = {name for name in names if name.endswith(".list")}
+    timed = []
+    for package in packages:
+        installed_at = None
+        for name in list_file_names(package):
+            if name in lists:
+                info = c.host.stat(f"{DPKG_INFO}/{name}")
+                if info is not None:
+                    installed_at = _epoch_to_timestamp(str(int(info.mtime)))
+                break
+        timed.append(package.model_copy(update={"installed_at": installed_at}))
+    c.sources.append(ApiSource(call=f"stat {DPKG_INFO}/*.list (modification times)"))
+    return timed
 
 
 def _rpm(c: Collection) -> PackagesFacts:

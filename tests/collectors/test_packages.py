@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -248,3 +249,34 @@ def test_rpm_parser_never_raises(text: str) -> None:
     packages, malformed = parse_rpm_qa(text)
     assert malformed >= 0
     canonical_json([p.model_dump(mode="json") for p in packages])
+
+
+def test_dpkg_install_times_are_file_list_mtimes_on_this_machine() -> None:
+    record = collect("patch.packages", LocalHost())
+    packages = {(p["name"], p["architecture"]): p for p in record.facts["packages"]}
+    checked = 0
+    for (name, arch), package in sorted(packages.items())[:50]:
+        for list_name in (f"{name}:{arch}.list", f"{name}.list"):
+            path = Path("/var/lib/dpkg/info") / list_name
+            if path.exists():
+                expected = int(path.stat().st_mtime)
+                assert int(parse_timestamp(package["installed_at"]).timestamp()) == expected
+                checked += 1
+                break
+        else:
+            assert package["installed_at"] is None
+    assert checked > 40
+
+
+def test_dpkg_install_times_unknown_without_info_dir(tmp_path: Path) -> None:
+    root = build_debian_root(tmp_path / "root")
+    record = collect("patch.packages", RootHost(root))
+    assert record.facts["count"] == 10
+    assert all(p["installed_at"] is None for p in record.facts["packages"])
+    (root / "var/lib/dpkg/info").mkdir()
+    (root / "var/lib/dpkg/info/bash.list").write_text("/bin/bash\n")
+    os.utime(root / "var/lib/dpkg/info/bash.list", (1_700_000_000, 1_700_000_000))
+    record = collect("patch.packages", RootHost(root))
+    times = {p["name"]: p["installed_at"] for p in record.facts["packages"]}
+    assert times["bash"] == "2023-11-14T22:13:20.000000Z"
+    assert times["openssl"] is None
