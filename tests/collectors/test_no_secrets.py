@@ -20,8 +20,8 @@ from evidence.canonical import canonical_json
 from tests.collectors.support import DEBIAN, PLANTED
 from tests.debian_root import copy_tree, debian_tree
 
-PLANTED_PASSWORD = "Pl4nted-Passw0rd-7f3a"  # noqa: S105 (planted test secret)
-PLANTED_TOKEN = "tok_live_9c1e0b7d44a2f6e8"  # noqa: S105
+PLANTED_PASSWORD = "Pl4nted-Passw0rd-7f3a"
+PLANTED_TOKEN = "tok_live_9c1e0b7d44a2f6e8"
 NTP_KEY = "HEX:8F3B9C1D2E4A5B6C7D8E9F00112233445566778899AABBCCDDEEFF0011223344"
 WAZUH_KEY = "e3b98a4da31a127d4bde6e43a7a94e4b1f2c3d4e5f60718293a4b5c6d7e8f901"
 
@@ -76,7 +76,8 @@ def plant(root: Path) -> list[str]:
     (etc / "rsyslog.d").mkdir(exist_ok=True)
     (etc / "rsyslog.d" / "60-remote.conf").write_text(
         'action(type="omfwd" target="logs.example.net" port="6514" protocol="tcp")\n'
-        f'action(type="omelasticsearch" server="es.example.net" uid="dossier" pwd="{PLANTED_PASSWORD}")\n'
+        'action(type="omelasticsearch" server="es.example.net" uid="dossier" '
+        f'pwd="{PLANTED_PASSWORD}")\n'
     )
     (etc / "profile.d").mkdir(exist_ok=True)
     (etc / "profile.d" / "zz-site.sh").write_text(
@@ -84,7 +85,8 @@ def plant(root: Path) -> list[str]:
     )
     (etc / "clamav").mkdir(exist_ok=True)
     (etc / "clamav" / "freshclam.conf").write_text(
-        f"DatabaseMirror database.clamav.net\nHTTPProxyServer proxy.example.net\nHTTPProxyPassword {PLANTED_PASSWORD}\n"
+        "DatabaseMirror database.clamav.net\nHTTPProxyServer proxy.example.net\n"
+        f"HTTPProxyPassword {PLANTED_PASSWORD}\n"
     )
     ossec = root / "var" / "ossec"
     (ossec / "etc").mkdir(parents=True)
