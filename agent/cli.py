@@ -113,12 +113,17 @@ def status_command(
     receipt = status.last_receipt
     console.print(f"agent        {status.agent_id}")
     console.print(f"server       {status.server_url}")
+    console.print(f"host         {status.host_id}")
     console.print(f"last seq     {status.last_seq}")
+    others = {h: seq for h, seq in status.chains.items() if h != status.host_id}
+    if others:
+        console.print(f"other chains {len(others)} (agentless targets)")
     console.print(f"spooled      {status.spooled} bundle(s), {status.spooled_bytes} bytes")
     console.print(f"rejected     {status.rejected}")
     if receipt:
         console.print(
-            f"last receipt seq {receipt['seq']} bundle {receipt['bundle_id'][:16]}… "
+            f"last receipt {receipt.get('host_id', '?')} seq {receipt['seq']} "
+            f"bundle {receipt['bundle_id'][:16]}… "
             f"log index {receipt['log_index']} at {receipt['received_at']}"
         )
     else:

@@ -13,7 +13,7 @@ from agent.state import ChainPosition, StateDir
 from collectors.host import Host
 from collectors.identity import host_ref
 from collectors.registry import CollectorSpec
-from evidence.bundle import SignedBundle, build_bundle
+from evidence.bundle import HostRef, SignedBundle, build_bundle
 from evidence.canonical import utc_now_iso
 from evidence.keys import SigningKey
 from evidence.records import EvidenceRecord
@@ -53,11 +53,12 @@ def run_collectors(
 
 
 class BundleWriter:
-    """Turns records into the next signed bundle of this agent's chain and spools it.
+    """Turns records into the next signed bundle of a host's chain and spools it.
 
-    The chain position is recovered from chain.json, the spool and the last receipt,
-    taking the newest: a crash between spooling and saving chain.json therefore never
-    reuses a seq (which the server would refuse as a fork).
+    Each host (the agent's own, or a target collected agentless) has its own chain.
+    Its position is recovered from the chain file, the spool and the chain's last
+    receipt, taking the newest: a crash between spooling and saving the chain file
+    therefore never reuses a seq (which the server would refuse as a fork).
     """
 
     def __init__(
@@ -69,33 +70,35 @@ class BundleWriter:
         self.spool = spool
         self.lock = lock
 
-    def position(self) -> ChainPosition:
-        best = self.state.saved_chain()
-        entries = self.spool.entries()
+    def position(self, host_id: str) -> ChainPosition:
+        best = self.state.saved_chain(host_id)
+        entries = self.spool.entries(host_id)
         if entries and entries[-1].seq > best.seq:
             best = ChainPosition(entries[-1].seq, entries[-1].bundle_id)
-        receipt = self.state.last_receipt()
+        receipt = self.state.chain_receipt(host_id)
         if receipt is not None and int(receipt["seq"]) > best.seq:
             best = ChainPosition(int(receipt["seq"]), str(receipt["bundle_id"]))
         return best
 
     def commit(
-        self, host: Host, records: Sequence[EvidenceRecord]
+        self, host: Host | HostRef, records: Sequence[EvidenceRecord]
     ) -> tuple[SignedBundle, SpoolEntry]:
+        target = host if isinstance(host, HostRef) else host_ref(host)
         with self.lock:
-            position = self.position()
+            position = self.position(target.id)
             bundle = build_bundle(
                 self.key,
                 agent_id=self.agent_id,
-                host=host_ref(host),
+                host=target,
                 seq=position.seq + 1,
                 prev=position.prev,
                 records=records,
             )
             entry = self.spool.put(bundle)
-            self.state.save_chain(ChainPosition(bundle.payload.seq, bundle.bundle_id))
+            self.state.save_chain(target.id, ChainPosition(bundle.payload.seq, bundle.bundle_id))
         log.info(
-            "bundle spooled seq=%d id=%s records=%d",
+            "bundle spooled host=%s seq=%d id=%s records=%d",
+            target.id,
             bundle.payload.seq,
             bundle.bundle_id,
             len(records),

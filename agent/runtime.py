@@ -14,6 +14,7 @@ from agent.shipper import Shipper, ShipReport, make_session
 from agent.spool import Spool, SpoolEntry
 from agent.state import StateDir
 from collectors.host import Host, LocalHost
+from collectors.identity import host_ref
 from collectors.registry import CollectorSpec, all_collectors, select
 
 log = logging.getLogger("dossier.agent")
@@ -23,7 +24,9 @@ log = logging.getLogger("dossier.agent")
 class AgentStatus:
     agent_id: str
     server_url: str
-    last_seq: int
+    host_id: str
+    last_seq: int  # of this host's own chain
+    chains: dict[str, int]  # every chain this agent keeps: host id -> last seq
     spooled: int
     spooled_bytes: int
     rejected: int
@@ -36,7 +39,9 @@ class AgentStatus:
         return {
             "agent_id": self.agent_id,
             "server_url": self.server_url,
+            "host_id": self.host_id,
             "last_seq": self.last_seq,
+            "chains": self.chains,
             "spooled": self.spooled,
             "spooled_bytes": self.spooled_bytes,
             "rejected": self.rejected,
@@ -89,10 +94,17 @@ class AgentRuntime:
 
     def status(self) -> AgentStatus:
         entries = self.spool.entries()
+        own = host_ref(self.host).id
+        chains = {
+            host_id: self.writer.position(host_id).seq
+            for host_id in sorted({own, *self.state.chain_ids(), *(e.host_id for e in entries)})
+        }
         return AgentStatus(
             agent_id=self.enrollment.agent_id,
             server_url=self.server_url,
-            last_seq=self.writer.position().seq,
+            host_id=own,
+            last_seq=chains[own],
+            chains=chains,
             spooled=len(entries),
             spooled_bytes=sum(entry.path.stat().st_size for entry in entries),
             rejected=len(list(self.state.rejected_dir.glob("*.json"))),

@@ -162,13 +162,15 @@ class Shipper:
                     break
                 with self.lock:
                     self.state.save_receipt(
-                        receipt.model_dump() | {"envelope": response.content.decode()}
+                        entry.host_id,
+                        receipt.model_dump() | {"envelope": response.content.decode()},
                     )
                     self.spool.remove(entry)
                 report.delivered += 1
                 report.duplicates += response.status_code == 200
                 log.info(
-                    "bundle delivered seq=%d id=%s log_index=%d",
+                    "bundle delivered host=%s seq=%d id=%s log_index=%d",
+                    entry.host_id,
                     entry.seq,
                     entry.bundle_id,
                     receipt.log_index,
@@ -186,10 +188,10 @@ class Shipper:
                 break
             reason = f"HTTP {response.status_code} {code}: {detail}"
             target = self.spool.move_to(entry, self.state.rejected_dir, reason)
-            report.rejected.append(f"seq {entry.seq}: {reason}")
+            report.rejected.append(f"{entry.label}: {reason}")
             log.error(
-                "bundle seq=%d REJECTED by the server (%s); set aside as %s",
-                entry.seq,
+                "bundle %s REJECTED by the server (%s); set aside as %s",
+                entry.label,
                 reason,
                 target,
             )

@@ -54,8 +54,14 @@ class StateDir:
         return self.root / "ca.pem"
 
     @property
-    def chain_file(self) -> Path:
-        return self.root / "chain.json"
+    def chains_dir(self) -> Path:
+        return self.root / "chains"
+
+    def chain_file(self, host_id: str) -> Path:
+        return self.chains_dir / f"{host_id}.json"
+
+    def chain_receipt_file(self, host_id: str) -> Path:
+        return self.chains_dir / f"{host_id}.receipt.json"
 
     @property
     def receipt_file(self) -> Path:
@@ -77,6 +83,7 @@ class StateDir:
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
         self.spool_dir.mkdir(mode=0o700, exist_ok=True)
+        self.chains_dir.mkdir(mode=0o700, exist_ok=True)
         self.rejected_dir.mkdir(mode=0o700, exist_ok=True)
 
     def load_key(self) -> SigningKey:
@@ -107,21 +114,38 @@ class StateDir:
     def save_enrollment(self, enrollment: Enrollment) -> None:
         write_json(self.enrollment_file, enrollment.model_dump())
 
-    def saved_chain(self) -> ChainPosition:
-        raw = read_json(self.chain_file)
+    def saved_chain(self, host_id: str) -> ChainPosition:
+        raw = read_json(self.chain_file(host_id))
         if raw is None:
             return ChainPosition(0, None)
         return ChainPosition(int(raw["seq"]), raw["prev"])
 
-    def save_chain(self, position: ChainPosition) -> None:
-        write_json(self.chain_file, {"seq": position.seq, "prev": position.prev})
+    def save_chain(self, host_id: str, position: ChainPosition) -> None:
+        write_json(self.chain_file(host_id), {"seq": position.seq, "prev": position.prev})
+
+    def chain_ids(self) -> list[str]:
+        """Hosts this agent has made bundles for (its own, and agentless targets)."""
+        if not self.chains_dir.is_dir():
+            return []
+        return sorted(
+            path.name.removesuffix(".json")
+            for path in self.chains_dir.glob("*.json")
+            if not path.name.endswith(".receipt.json")
+        )
+
+    def chain_receipt(self, host_id: str) -> dict[str, Any] | None:
+        raw = read_json(self.chain_receipt_file(host_id))
+        return raw if isinstance(raw, dict) else None
 
     def last_receipt(self) -> dict[str, Any] | None:
         raw = read_json(self.receipt_file)
         return raw if isinstance(raw, dict) else None
 
-    def save_receipt(self, receipt: dict[str, Any]) -> None:
-        write_json(self.receipt_file, receipt)
+    def save_receipt(self, host_id: str, receipt: dict[str, Any]) -> None:
+        """Keep the newest verified receipt of the chain, and as the agent's latest."""
+        value = receipt | {"host_id": host_id}
+        write_json(self.chain_receipt_file(host_id), value)
+        write_json(self.receipt_file, value)
 
     def lock(self) -> IO[str]:
         """Hold an exclusive lock on the state dir for as long as the handle is open."""

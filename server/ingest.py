@@ -65,7 +65,7 @@ class Ingestor:
         if existing is not None:
             return IngestOutcome(existing.receipt.encode(), bundle_id, duplicate=True)
         payload = bundle.payload
-        same_seq = _bundle_at(session, agent.id, payload.seq)
+        same_seq = _bundle_at(session, agent.id, payload.host.id, payload.seq)
         if same_seq is not None:
             _finding(
                 session,
@@ -82,7 +82,7 @@ class Ingestor:
                 f"seq {payload.seq} is already stored with other "
                 f"content (bundle {same_seq.id}); refusing {bundle_id}",
             )
-        before = _bundle_at(session, agent.id, payload.seq - 1)
+        before = _bundle_at(session, agent.id, payload.host.id, payload.seq - 1)
         if before is not None and payload.prev != before.id:
             _finding(
                 session,
@@ -98,7 +98,7 @@ class Ingestor:
                 "chain_broken",
                 f"prev {payload.prev} does not match stored seq {payload.seq - 1} ({before.id})",
             )
-        after = _bundle_at(session, agent.id, payload.seq + 1)
+        after = _bundle_at(session, agent.id, payload.host.id, payload.seq + 1)
         if after is not None and after.prev != bundle_id:
             raise ApiError(
                 409,
@@ -109,7 +109,9 @@ class Ingestor:
         if before is None and payload.seq > 1:
             lower = session.scalar(
                 select(func.max(Bundle.seq)).where(
-                    Bundle.agent_id == agent.id, Bundle.seq < payload.seq
+                    Bundle.agent_id == agent.id,
+                    Bundle.host_id == payload.host.id,
+                    Bundle.seq < payload.seq,
                 )
             )
             _finding(
@@ -219,11 +221,14 @@ def _as_api_error(exc: BundleRejected) -> ApiError:
     return ApiError(REJECTION_STATUS.get(exc.code, 400), exc.code, exc.detail)
 
 
-def _bundle_at(session: Session, agent_id: str, seq: int) -> Bundle | None:
+def _bundle_at(session: Session, agent_id: str, host_id: str, seq: int) -> Bundle | None:
+    """The stored bundle at `seq` of the chain (agent, host), if any."""
     if seq < 1:
         return None
     return session.scalars(
-        select(Bundle).where(Bundle.agent_id == agent_id, Bundle.seq == seq)
+        select(Bundle).where(
+            Bundle.agent_id == agent_id, Bundle.host_id == host_id, Bundle.seq == seq
+        )
     ).first()
 
 

@@ -39,7 +39,7 @@ class Agent(Base):
 
 class Bundle(Base):
     __tablename__ = "bundles"
-    __table_args__ = (UniqueConstraint("agent_id", "seq", name="uq_bundles_agent_seq"),)
+    __table_args__ = (UniqueConstraint("agent_id", "host_id", "seq", name="uq_bundles_chain_seq"),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
     host_id: Mapped[str] = mapped_column(String(128), index=True)

@@ -75,13 +75,13 @@ def test_sigkill_never_corrupts_loses_or_doubles(server: RunningServer, tmp_path
         process.wait()
         # After every kill the spool holds only complete bundles that verify; an
         # interrupted write is a ".tmp-" file, never listed and removed on the next start.
-        for path in sorted((state / "spool").glob("*.json")):
+        for path in sorted((state / "spool").glob("*/*.json")):
             verify_bundle(dsse.parse(path.read_bytes()), agent_key)
     server.start()
     dossier("agent", "ship", "--state", str(state), "--config", str(config))
     status = json.loads(dossier("agent", "status", "--state", str(state), "--json").stdout)
     assert status["spooled"] == 0
-    assert list((state / "spool").iterdir()) == []
+    assert [p for p in (state / "spool").rglob("*") if p.is_file()] == []
     seqs = server_seqs(server, agent_id)
     assert len(seqs) >= 8, "the agent should have collected in most rounds"
     assert seqs == list(range(1, status["last_seq"] + 1))

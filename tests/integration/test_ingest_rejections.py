@@ -244,6 +244,29 @@ def test_gap_is_accepted_and_recorded_as_a_finding(
     assert "evidence missing between seq 1 and 4" in gaps[0]["detail"]
 
 
+def test_each_target_host_is_its_own_chain(
+    server: RunningServer, agent: Agent, baseline: tuple[SignedBundle, bytes]
+) -> None:
+    # An agent collecting a host agentless signs that host's chain: seq 1 again, no fork.
+    own_host = agent.host
+    agent.host, agent.seq, agent.prev = HostRef(id="h-target-db01", hostname="db01"), 0, None
+    first = agent.bundle({"target": 1})
+    assert send(server, first.envelope.to_bytes()).status_code == 201
+    second = agent.bundle({"target": 2})
+    assert send(server, second.envelope.to_bytes()).status_code == 201
+    # A fork is still a fork inside the target's chain.
+    other = agent.bundle({"target": "other"}, seq=2, prev=first.bundle_id, advance=False)
+    assert_refused(send(server, other.envelope.to_bytes()), 409, "fork")
+    # And the agent's own chain goes on from where it was.
+    agent.host, agent.seq, agent.prev = own_host, 1, baseline[0].bundle_id
+    assert send(server, agent.bundle().envelope.to_bytes()).status_code == 201
+    gaps = server.admin_get("/findings", kind="gap")["findings"]
+    assert not [g for g in gaps if g["agent_id"] == agent.agent_id]
+    hosts = {h["id"] for h in server.admin_get("/hosts")["hosts"]}
+    assert {"h-target-db01", own_host.id} <= hosts
+    assert_unharmed(server, baseline)
+
+
 def test_body_over_the_limit_is_refused_with_413(
     server: RunningServer, baseline: tuple[SignedBundle, bytes]
 ) -> None:

@@ -39,12 +39,12 @@ def record(value: object = "1") -> EvidenceRecord:
     )
 
 
-def chain(length: int, key: SigningKey = KEY) -> list[SignedBundle]:
+def chain(length: int, key: SigningKey = KEY, host: HostRef = HOST) -> list[SignedBundle]:
     bundles: list[SignedBundle] = []
     prev = None
     for seq in range(1, length + 1):
         bundle = build_bundle(
-            key, agent_id="agent-1", host=HOST, seq=seq, prev=prev, records=[record(seq)]
+            key, agent_id="agent-1", host=host, seq=seq, prev=prev, records=[record(seq)]
         )
         bundles.append(bundle)
         prev = bundle.bundle_id

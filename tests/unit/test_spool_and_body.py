@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.spool import Spool, SpoolFull
+from evidence.bundle import HostRef
 from server.body import read_limited
 from server.errors import ApiError
 from tests.unit.test_bundle import chain
@@ -46,10 +47,27 @@ def test_full_spool_refuses_loudly_and_keeps_what_it_has(
 
 
 def test_leftover_temp_files_from_a_crash_are_cleaned(tmp_path: Path) -> None:
-    (tmp_path / ".tmp-abc").write_bytes(b"half a bundle")
+    (tmp_path / "host-1").mkdir()
+    (tmp_path / "host-1" / ".tmp-abc").write_bytes(b"half a bundle")
     spool = Spool(tmp_path, max_bytes=10**6)
-    assert not (tmp_path / ".tmp-abc").exists()
+    assert not (tmp_path / "host-1" / ".tmp-abc").exists()
     assert spool.entries() == []
+
+
+def test_each_host_has_its_own_fifo_chain(tmp_path: Path) -> None:
+    own = chain(3)
+    target = chain(2, host=HostRef(id="h-target", hostname="db-01"))
+    spool = Spool(tmp_path, max_bytes=10**6)
+    for bundle in [*target, *own]:
+        spool.put(bundle)
+    assert [(e.host_id, e.seq) for e in spool.entries()] == [
+        ("h-target", 1),
+        ("host-1", 1),
+        ("h-target", 2),
+        ("host-1", 2),
+        ("host-1", 3),
+    ]
+    assert [e.bundle_id for e in spool.entries("h-target")] == [b.bundle_id for b in target]
 
 
 def test_rejected_bundle_is_set_aside_with_reason_never_deleted(tmp_path: Path) -> None:
@@ -61,6 +79,7 @@ def test_rejected_bundle_is_set_aside_with_reason_never_deleted(tmp_path: Path) 
     entry = spool.put(bundle)
     moved = spool.move_to(entry, rejected, "schema_invalid: seq")
     assert spool.entries() == []
+    assert moved.name == f"host-1.{entry.path.name}"
     assert moved.read_bytes() == bundle.envelope.to_bytes()
     assert moved.with_suffix(".reason.txt").read_text() == "schema_invalid: seq\n"
 

@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer, nullable=False),
         sa.Column("log_index", sa.Integer, nullable=False, unique=True),
         sa.Column("receipt", sa.Text, nullable=False),
-        sa.UniqueConstraint("agent_id", "seq", name="uq_bundles_agent_seq"),
+        sa.UniqueConstraint("agent_id", "host_id", "seq", name="uq_bundles_chain_seq"),
     )
     op.create_table(
         "records",
