@@ -22,14 +22,18 @@ log = logging.getLogger("dossier.agent.collect")
 
 
 def run_collectors(
-    specs: Sequence[CollectorSpec], host: Host, timeout: float
+    specs: Sequence[CollectorSpec], host: Host, timeout: float, *, workers: int | None = None
 ) -> list[EvidenceRecord]:
-    """Run collectors side by side; one that overruns `timeout` yields an error record.
+    """Run collectors side by side (at most `workers` at once; default all); one that
+    overruns `timeout` yields an error record.
 
     A Python thread cannot be killed, so an overrunning collector is abandoned (its
     thread is a daemon) and its record says so; commands it runs have their own timeouts.
     """
-    pool = ThreadPoolExecutor(max_workers=max(1, len(specs)), thread_name_prefix="collector")
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(workers or len(specs), len(specs))),
+        thread_name_prefix="collector",
+    )
     futures = [(spec, pool.submit(spec.collect, host)) for spec in specs]
     records: list[EvidenceRecord] = []
     for spec, future in futures:

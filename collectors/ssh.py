@@ -12,6 +12,7 @@ import errno
 import hashlib
 import shlex
 import stat as stat_module
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,6 +112,8 @@ class SSHHost:
             self._client.close()
             raise SSHConnectError(f"{target.label}: cannot connect: {exc}") from exc
         self._sftp = self._open_sftp()
+        # Collectors run in threads; one SFTP session serves one request at a time.
+        self._sftp_lock = threading.Lock()
 
     def _open_sftp(self) -> paramiko.SFTPClient:
         if not self.target.sudo:
@@ -146,7 +149,7 @@ class SSHHost:
     def read_file(self, path: str, max_bytes: int = DEFAULT_MAX_READ) -> bytes:
         chunks: list[bytes] = []
         total = 0
-        with self._sftp.open(path, "rb") as handle:
+        with self._sftp_lock, self._sftp.open(path, "rb") as handle:
             # /proc files report size 0 over SFTP: read until EOF, not by size.
             while chunk := handle.read(READ_CHUNK):
                 total += len(chunk)
@@ -156,14 +159,16 @@ class SSHHost:
         return b"".join(chunks)
 
     def list_dir(self, path: str) -> list[str]:
-        attributes = self._sftp.stat(path)
-        if attributes.st_mode is not None and not stat_module.S_ISDIR(attributes.st_mode):
-            raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
-        return sorted(self._sftp.listdir(path))
+        with self._sftp_lock:
+            attributes = self._sftp.stat(path)
+            if attributes.st_mode is not None and not stat_module.S_ISDIR(attributes.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", path)
+            return sorted(self._sftp.listdir(path))
 
     def stat(self, path: str) -> FileStat | None:
         try:
-            attributes = self._sftp.stat(path)
+            with self._sftp_lock:
+                attributes = self._sftp.stat(path)
         except FileNotFoundError:
             return None
         return FileStat(

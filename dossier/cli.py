@@ -66,12 +66,41 @@ def demo(
 
 @app.command("collect")
 def collect(
-    out: Annotated[Path, typer.Option("--out", help="where to write the signed bundle")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="with --local/--root: the signed bundle to write")
+    ] = None,
     local: Annotated[bool, typer.Option("--local", help="collect this machine")] = False,
     root: Annotated[
         Path | None,
         typer.Option("--root", help="collect a filesystem tree (e.g. a mounted image) as a host"),
     ] = None,
+    inventory: Annotated[
+        Path | None,
+        typer.Option("--inventory", help="collect the SSH targets of this inventory (YAML)"),
+    ] = None,
+    group: Annotated[
+        list[str] | None,
+        typer.Option("--group", help="with --inventory: only hosts in this group (repeatable)"),
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="with --inventory: enrolled agent state dir; each target's bundle joins "
+            "its own chain in that agent's spool",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="with --state: agent configuration")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out-dir", help="with --inventory: write one bundle per target here"),
+    ] = None,
+    ship: Annotated[
+        bool, typer.Option("--ship", help="with --state: ship the spool afterwards")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="targets collected at once", min=1)] = 8,
     only: Annotated[
         list[str] | None, typer.Option("--only", help="collector name (repeatable); default: all")
     ] = None,
@@ -80,13 +109,35 @@ def collect(
         typer.Option(
             "--key",
             help="Ed25519 key file to sign with (created 0600 if missing); default: "
-            "a throwaway key whose public half is written next to --out",
+            "a throwaway key whose public half is written next to the output",
         ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="seconds per collector")] = 120.0,
     json_output: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
 ) -> None:
-    """Run collectors without a server and write one signed bundle (for trials and tests)."""
+    """Run collectors without an agent daemon and sign what they found.
+
+    --local or --root DIR with --out FILE: one bundle of this machine or a tree.
+    --inventory FILE with --state DIR (spooled, shipped like an agent's) or --out-dir DIR:
+    every SSH target, each in its own chain; failed targets are listed, exit 1.
+    """
+    if inventory is not None:
+        if local or root is not None or out is not None:
+            raise typer.BadParameter("--inventory does not combine with --local, --root or --out")
+        _collect_inventory(
+            inventory,
+            group,
+            state,
+            config,
+            out_dir,
+            ship,
+            concurrency,
+            only,
+            key,
+            timeout,
+            json_output,
+        )
+        return
     from rich.console import Console
     from rich.table import Table
 
@@ -96,6 +147,8 @@ def collect(
         host = choose_host(local, root)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if out is None:
+        raise typer.BadParameter("--out FILE is required with --local or --root")
     result = collect_to_file(host, out, only=only, key_file=key, timeout=timeout)
     report = summary(result)
     if json_output:
@@ -116,6 +169,94 @@ def collect(
             str(len(json.dumps(record.facts))),
         )
     Console().print(table)
+
+
+def _collect_inventory(
+    inventory_file: Path,
+    groups: list[str] | None,
+    state: Path | None,
+    config: Path | None,
+    out_dir: Path | None,
+    ship: bool,
+    concurrency: int,
+    only: list[str] | None,
+    key: Path | None,
+    timeout: float,
+    json_output: bool,
+) -> None:
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from agent.agentless import BundleSink, TargetOutcome, collect_inventory
+    from agent.config import load_config
+    from agent.inventory import load_inventory
+    from agent.runtime import AgentRuntime
+    from agent.state import StateDir
+    from collectors.registry import select
+    from dossier.collect import directory_sink, spool_sink
+
+    if (state is None) == (out_dir is None):
+        raise typer.BadParameter(
+            "with --inventory give exactly one of --state DIR or --out-dir DIR"
+        )
+    if ship and state is None:
+        raise typer.BadParameter("--ship needs --state")
+    targets = load_inventory(inventory_file).targets(inventory_file.parent, groups)
+    if not targets:
+        raise typer.BadParameter(f"no host of {inventory_file} is in group(s) {groups}")
+    specs = select(only)
+    runtime = None
+    sink: BundleSink
+    if state is not None:
+        runtime = AgentRuntime(StateDir(state), load_config(config))
+        sink = spool_sink(runtime)
+    else:
+        assert out_dir is not None
+        sink, _public = directory_sink(out_dir, key)
+    stderr = Console(stderr=True)
+    with Progress(console=stderr, transient=True, disable=json_output) as progress:
+        task = progress.add_task("collecting over SSH", total=len(targets))
+
+        def done(outcome: TargetOutcome) -> None:
+            progress.advance(task)
+            if not outcome.ok:
+                progress.console.print(f"[red]failed[/red] {outcome.name}: {outcome.detail}")
+
+        outcomes = collect_inventory(
+            targets, specs, timeout=timeout, sink=sink, concurrency=concurrency, on_done=done
+        )
+    ship_report = runtime.ship() if ship and runtime is not None else None
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    if json_output:
+        typer.echo(
+            json.dumps(
+                {
+                    "targets": [outcome.__dict__ for outcome in outcomes],
+                    "failed": [outcome.name for outcome in failed],
+                    "shipped": ship_report.delivered if ship_report else None,
+                    "spooled": ship_report.remaining if ship_report else None,
+                },
+                indent=2,
+            )
+        )
+    else:
+        table = Table("target", "address", "result", "records", "seconds", title="agentless run")
+        for outcome in outcomes:
+            table.add_row(
+                outcome.name,
+                outcome.address,
+                outcome.detail if outcome.ok else f"[red]FAILED[/red] {outcome.detail}",
+                f"{outcome.records} ({outcome.record_errors} with errors)" if outcome.ok else "",
+                f"{outcome.seconds:.1f}",
+            )
+        Console().print(table)
+        if ship_report is not None:
+            Console().print(
+                f"shipped {ship_report.delivered}, still spooled {ship_report.remaining}"
+            )
+    if failed or (ship_report is not None and (ship_report.remaining or not ship_report.ok)):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -1,0 +1,187 @@
+"""Agentless runs against several real sshd instances: failures reported, others stored."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+from dossier.procs import dossier_argv
+from evidence import dsse
+from evidence.bundle import verify_bundle
+from evidence.keys import PublicKey
+from tests.conftest import RunningServer, dossier, enroll_agent, write_agent_config
+from tests.sshd import SshServer, keygen, start_sshd
+
+ONLY = ("--only", "access.accounts", "--only", "patch.packages", "--only", "inventory.system")
+
+
+def write_inventory(tmp_path: Path, servers: dict[str, SshServer], client_key: Path) -> Path:
+    inventory = {
+        "defaults": {"user": "root", "identity": str(client_key), "known_hosts": "known_hosts"},
+        "hosts": [
+            {"name": name, "host": "127.0.0.1", "port": server.port, "groups": ["lab"]}
+            for name, server in servers.items()
+        ],
+    }
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+def test_stopped_and_rekeyed_targets_are_reported_others_stored(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    client_key = keygen(tmp_path / "client_ed25519")
+    servers = {
+        name: start_sshd(tmp_path / name, client_key=client_key)
+        for name in ("web01", "db01", "rekeyed", "app01", "stopped")
+    }
+    try:
+        known = [s.host_key_line() for n, s in servers.items() if n != "rekeyed"]
+        impostor = keygen(tmp_path / "impostor_ed25519")
+        known.append(
+            f"[127.0.0.1]:{servers['rekeyed'].port} {impostor.with_suffix('.pub').read_text()}"
+        )
+        (tmp_path / "known_hosts").write_text("".join(known))
+        inventory = write_inventory(tmp_path, servers, client_key)
+        state = tmp_path / "agent"
+        agent_id = enroll_agent(server, state)
+        config = write_agent_config(tmp_path / "agent.yaml", server.url)
+        run = subprocess.Popen(
+            dossier_argv(
+                "collect",
+                "--inventory",
+                str(inventory),
+                "--state",
+                str(state),
+                "--config",
+                str(config),
+                "--ship",
+                "--concurrency",
+                "1",
+                "--json",
+                *ONLY,
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # Targets go in inventory order one at a time: once the first chain exists in the
+        # spool, the run is under way and the last target goes down.
+        deadline = time.monotonic() + 60
+        while not any((state / "spool").glob("*/*.json")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        servers["stopped"].stop()
+        stdout, stderr = run.communicate(timeout=180)
+    finally:
+        for ssh_server in servers.values():
+            ssh_server.stop()
+    assert run.returncode == 1, stderr
+    report = json.loads(stdout)
+    assert sorted(report["failed"]) == ["rekeyed", "stopped"]
+    details = {t["name"]: t["detail"] for t in report["targets"]}
+    impostor_fp = subprocess.run(
+        ["ssh-keygen", "-lf", str(impostor.with_suffix(".pub"))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[1]
+    assert "HOST KEY CHANGED" in details["rekeyed"] and impostor_fp in details["rekeyed"]
+    assert "cannot connect" in details["stopped"]
+    assert report["shipped"] == 3 and report["spooled"] == 0
+
+    # Three targets, three chains of one bundle each, signed by the collecting agent.
+    stored = [h for h in server.admin_get("/hosts")["hosts"] if h["agent_id"] == agent_id]
+    assert len(stored) == 3 and all(h["bundles"] == 1 for h in stored)
+    agent = next(a for a in server.admin_get("/agents")["agents"] if a["id"] == agent_id)
+    key = PublicKey.from_b64(agent["public_key"])
+    names = set()
+    for target in report["targets"]:
+        if target["bundle_id"] is None:
+            continue
+        blob = server.data.blobs / "sha256" / target["bundle_id"][:2] / target["bundle_id"]
+        bundle = verify_bundle(dsse.parse(blob.read_bytes()), key)
+        assert bundle.payload.seq == 1 and bundle.payload.agent_id == agent_id
+        assert {r.collector for r in bundle.payload.records} == {
+            "access.accounts",
+            "patch.packages",
+            "inventory.system",
+        }
+        names.add(target["name"])
+    assert names == {"web01", "db01", "app01"}
+    assert server.admin_get("/findings")["findings"] == []
+
+    # A second run extends each reachable target's own chain.
+    servers2 = {
+        name: start_sshd(
+            tmp_path / f"{name}-2",
+            client_key=client_key,
+            host_key=servers[name].host_key,
+            port=servers[name].port,
+        )
+        for name in ("web01", "db01")
+    }
+    try:
+        inventory2 = write_inventory(tmp_path, servers2, client_key)
+        out = dossier(
+            "collect",
+            "--inventory",
+            str(inventory2),
+            "--state",
+            str(state),
+            "--config",
+            str(config),
+            "--ship",
+            "--json",
+            *ONLY,
+        )
+    finally:
+        for ssh_server in servers2.values():
+            ssh_server.stop()
+    second = json.loads(out.stdout)
+    assert second["failed"] == [] and [t["seq"] for t in second["targets"]] == [2, 2]
+    assert server.admin_get("/findings")["findings"] == []
+
+
+def test_inventory_errors_name_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text("hosts:\n  - name: a\n    host: h\n    prot: 22\n")
+    result = dossier("collect", "--inventory", str(path), "--out-dir", str(tmp_path), check=False)
+    assert result.returncode == 2
+    assert f"{path}: key 'hosts.0.prot'" in result.stderr
+    path.write_text("hosts:\n  - {name: a, host: h}\n  - {name: a, host: g}\n")
+    result = dossier("collect", "--inventory", str(path), "--out-dir", str(tmp_path), check=False)
+    assert "appears twice" in result.stderr
+    path.write_text("hosts:\n  - {name: a, host: h}\n")
+    result = dossier("collect", "--inventory", str(path), "--out-dir", str(tmp_path), check=False)
+    assert result.returncode == 2 and "no known_hosts file" in result.stderr
+
+
+def test_out_dir_bundles_verify_offline(tmp_path: Path) -> None:
+    client_key = keygen(tmp_path / "client_ed25519")
+    servers = {"solo": start_sshd(tmp_path / "solo", client_key=client_key)}
+    try:
+        (tmp_path / "known_hosts").write_text(servers["solo"].host_key_line())
+        inventory = write_inventory(tmp_path, servers, client_key)
+        out_dir = tmp_path / "out"
+        result = dossier(
+            "collect",
+            "--inventory",
+            str(inventory),
+            "--out-dir",
+            str(out_dir),
+            "--json",
+            "--only",
+            "access.accounts",
+        )
+    finally:
+        servers["solo"].stop()
+    report = json.loads(result.stdout)
+    bundle_file = next(out_dir.glob("h-*.json"))
+    key = PublicKey.from_b64((out_dir / "collector.pub").read_text().strip())
+    bundle = verify_bundle(dsse.parse(bundle_file.read_bytes()), key)
+    assert bundle.bundle_id == report["targets"][0]["bundle_id"]
