@@ -128,3 +128,42 @@ def status_command(
         )
     else:
         console.print("last receipt none yet")
+
+
+@app.command("export")
+def export_command(
+    state: StateOption,
+    to: Annotated[Path, typer.Option("--to", help="mounted removable media directory")],
+    config: ConfigOption = None,
+) -> None:
+    """Copy the spool to removable media as a package with a signed manifest.
+
+    Bundles stay spooled until `import-receipts` brings back the server's receipts.
+    """
+    from agent.media import export_spool
+
+    runtime = AgentRuntime(StateDir(state), load_config(config))
+    result = export_spool(runtime.state, runtime.enrollment, runtime.key, runtime.spool, to)
+    console.print(f"exported {result.bundles} bundle(s), {result.bytes} bytes")
+    typer.echo(str(result.package))
+
+
+@app.command("import-receipts")
+def import_receipts_command(
+    state: StateOption,
+    media: Annotated[Path, typer.Argument(help="media directory back from the server")],
+    config: ConfigOption = None,
+) -> None:
+    """Verify the server's receipts from imported media and clear those bundles."""
+    from agent.media import import_receipts
+
+    runtime = AgentRuntime(StateDir(state), load_config(config))
+    result = import_receipts(runtime.state, runtime.enrollment, runtime.spool, media)
+    console.print(
+        f"cleared {result.cleared} bundle(s); {result.already_cleared} already cleared; "
+        f"still spooled {len(runtime.spool.entries())}"
+    )
+    for problem in result.problems:
+        console.print(f"[red]problem[/red] {problem}")
+    if result.problems:
+        raise typer.Exit(1)

@@ -12,6 +12,7 @@ import typer
 from agent.cli import app as agent_app
 from agent.config import ConfigError as AgentConfigError
 from agent.enroll import EnrollError
+from agent.media import MediaError
 from agent.shipper import ShipError
 from agent.state import StateError
 from dossier import logs
@@ -33,6 +34,7 @@ USER_ERRORS = (
     AgentConfigError,
     ServerConfigError,
     EnrollError,
+    MediaError,
     ShipError,
     StateError,
     EvidenceError,

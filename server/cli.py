@@ -161,3 +161,44 @@ def agents_revoke(
     with open_session(DataDir(data)) as session:
         agent = revoke_agent(session, agent_id, reason)
     console.print(f"agent {agent.id} revoked at {agent.revoked_at}")
+
+
+@app.command("import")
+def import_command(
+    data: DataOption,
+    media: Annotated[Path, typer.Argument(help="media directory holding export packages")],
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Ingest bundles exported to removable media by air-gapped agents.
+
+    Every bundle passes the same verification as network ingest; re-importing stores
+    nothing twice. The server's signed receipts are written into each package
+    (receipts.json) for `dossier agent import-receipts`. Exit 1 if anything was refused.
+    """
+    from evidence.keys import SigningKey
+    from server.blobs import BlobStore
+    from server.db import make_engine, session_factory
+    from server.ingest import Ingestor
+    from server.media_import import MediaImportError, import_media, summary_json
+
+    directory = DataDir(data)
+    directory.require_initialised()
+    settings = directory.load_settings()
+    sessions = session_factory(make_engine(directory.database_url()))
+    ingestor = Ingestor(sessions, BlobStore(directory.blobs), SigningKey.load(directory.server_key))
+    try:
+        results = import_media(media, sessions, ingestor, settings.max_bundle_bytes)
+    except MediaImportError as exc:
+        raise AdminError(str(exc)) from exc
+    if json_output:
+        typer.echo(summary_json(results))
+    else:
+        for result in results:
+            console.print(
+                f"{result.package.name}: stored {result.stored}, already stored "
+                f"{result.duplicates}, refused {len(result.refused)}"
+            )
+            for problem in result.refused:
+                console.print(f"  [red]refused[/red] {problem}")
+    if any(result.refused for result in results):
+        raise typer.Exit(1)
