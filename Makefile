@@ -32,6 +32,7 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/agent_cycle.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/agentless.py
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache
