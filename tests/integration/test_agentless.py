@@ -185,3 +185,14 @@ def test_out_dir_bundles_verify_offline(tmp_path: Path) -> None:
     key = PublicKey.from_b64((out_dir / "collector.pub").read_text().strip())
     bundle = verify_bundle(dsse.parse(bundle_file.read_bytes()), key)
     assert bundle.bundle_id == report["targets"][0]["bundle_id"]
+
+
+def test_example_inventory_loads_with_paths_beside_it() -> None:
+    from agent.inventory import load_inventory
+
+    example = Path(__file__).resolve().parents[2] / "configs" / "inventory.example.yaml"
+    targets = load_inventory(example).targets(example.parent, ["ot"])
+    assert [(t.name, t.port, t.user, t.sudo) for t in targets] == [
+        ("legacy-scada-hmi", 2222, "audit", False)
+    ]
+    assert targets[0].known_hosts == example.parent / "known_hosts"
