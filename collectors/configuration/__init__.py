@@ -1,0 +1,1 @@
+"""Configuration collectors: how the host is set up (services, network, system hardening)."""
