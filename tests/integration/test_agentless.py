@@ -14,7 +14,7 @@ from evidence import dsse
 from evidence.bundle import verify_bundle
 from evidence.keys import PublicKey
 from tests.conftest import RunningServer, dossier, enroll_agent, write_agent_config
-from tests.sshd import SshServer, keygen, start_sshd
+from tests.sshd import SshServer, keygen, make_netns, netns_available, start_sshd
 
 ONLY = ("--only", "access.accounts", "--only", "patch.packages", "--only", "inventory.system")
 
@@ -23,7 +23,7 @@ def write_inventory(tmp_path: Path, servers: dict[str, SshServer], client_key: P
     inventory = {
         "defaults": {"user": "root", "identity": str(client_key), "known_hosts": "known_hosts"},
         "hosts": [
-            {"name": name, "host": "127.0.0.1", "port": server.port, "groups": ["lab"]}
+            {"name": name, "host": server.address, "port": server.port, "groups": ["lab"]}
             for name, server in servers.items()
         ],
     }
@@ -35,51 +35,72 @@ def write_inventory(tmp_path: Path, servers: dict[str, SshServer], client_key: P
 def test_stopped_and_rekeyed_targets_are_reported_others_stored(
     server: RunningServer, tmp_path: Path
 ) -> None:
-    client_key = keygen(tmp_path / "client_ed25519")
-    servers = {
-        name: start_sshd(tmp_path / name, client_key=client_key)
-        for name in ("web01", "db01", "rekeyed", "app01", "stopped")
-    }
+    # Where the machine allows, two targets live in network namespaces with their own
+    # addresses (reached over veth pairs), the others on loopback ports.
+    namespaces = {"web01": make_netns(1), "db01": make_netns(2)} if netns_available() else {}
+    started: list[SshServer] = []
     try:
-        known = [s.host_key_line() for n, s in servers.items() if n != "rekeyed"]
-        impostor = keygen(tmp_path / "impostor_ed25519")
-        known.append(
-            f"[127.0.0.1]:{servers['rekeyed'].port} {impostor.with_suffix('.pub').read_text()}"
-        )
-        (tmp_path / "known_hosts").write_text("".join(known))
-        inventory = write_inventory(tmp_path, servers, client_key)
-        state = tmp_path / "agent"
-        agent_id = enroll_agent(server, state)
-        config = write_agent_config(tmp_path / "agent.yaml", server.url)
-        run = subprocess.Popen(
-            dossier_argv(
-                "collect",
-                "--inventory",
-                str(inventory),
-                "--state",
-                str(state),
-                "--config",
-                str(config),
-                "--ship",
-                "--concurrency",
-                "1",
-                "--json",
-                *ONLY,
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        # Targets go in inventory order one at a time: once the first chain exists in the
-        # spool, the run is under way and the last target goes down.
-        deadline = time.monotonic() + 60
-        while not any((state / "spool").glob("*/*.json")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        servers["stopped"].stop()
-        stdout, stderr = run.communicate(timeout=180)
+        run_and_check(server, tmp_path, namespaces, started)
     finally:
-        for ssh_server in servers.values():
+        for ssh_server in started:
             ssh_server.stop()
+        for namespace, _address in namespaces.values():
+            subprocess.run(["ip", "netns", "del", namespace], check=False)
+
+
+def run_and_check(
+    server: RunningServer,
+    tmp_path: Path,
+    namespaces: dict[str, tuple[str, str]],
+    started: list[SshServer],
+) -> None:
+    client_key = keygen(tmp_path / "client_ed25519")
+    servers = {}
+    for name in ("web01", "db01", "rekeyed", "app01", "stopped"):
+        servers[name] = start_sshd(
+            tmp_path / name, client_key=client_key, namespace=namespaces.get(name)
+        )
+        started.append(servers[name])
+    if namespaces:
+        assert servers["web01"].address == "10.231.1.2" and servers["db01"].port == 2222
+    known = [s.host_key_line() for n, s in servers.items() if n != "rekeyed"]
+    impostor = keygen(tmp_path / "impostor_ed25519")
+    known.append(
+        f"[127.0.0.1]:{servers['rekeyed'].port} {impostor.with_suffix('.pub').read_text()}"
+    )
+    (tmp_path / "known_hosts").write_text("".join(known))
+    inventory = write_inventory(tmp_path, servers, client_key)
+    state = tmp_path / "agent"
+    agent_id = enroll_agent(server, state)
+    config = write_agent_config(tmp_path / "agent.yaml", server.url)
+    run = subprocess.Popen(
+        dossier_argv(
+            "collect",
+            "--inventory",
+            str(inventory),
+            "--state",
+            str(state),
+            "--config",
+            str(config),
+            "--ship",
+            "--concurrency",
+            "1",
+            "--json",
+            *ONLY,
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Targets go in inventory order one at a time: once the first chain exists in the
+    # spool, the run is under way and the last target goes down.
+    deadline = time.monotonic() + 60
+    while not any((state / "spool").glob("*/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    servers["stopped"].stop()
+    stdout, stderr = run.communicate(timeout=180)
+    for ssh_server in servers.values():
+        ssh_server.stop()
     assert run.returncode == 1, stderr
     report = json.loads(stdout)
     assert sorted(report["failed"]) == ["rekeyed", "stopped"]
@@ -116,32 +137,30 @@ def test_stopped_and_rekeyed_targets_are_reported_others_stored(
     assert server.admin_get("/findings")["findings"] == []
 
     # A second run extends each reachable target's own chain.
-    servers2 = {
+    again = {
         name: start_sshd(
             tmp_path / f"{name}-2",
             client_key=client_key,
             host_key=servers[name].host_key,
             port=servers[name].port,
+            namespace=namespaces.get(name),
         )
         for name in ("web01", "db01")
     }
-    try:
-        inventory2 = write_inventory(tmp_path, servers2, client_key)
-        out = dossier(
-            "collect",
-            "--inventory",
-            str(inventory2),
-            "--state",
-            str(state),
-            "--config",
-            str(config),
-            "--ship",
-            "--json",
-            *ONLY,
-        )
-    finally:
-        for ssh_server in servers2.values():
-            ssh_server.stop()
+    started.extend(again.values())
+    inventory2 = write_inventory(tmp_path, again, client_key)
+    out = dossier(
+        "collect",
+        "--inventory",
+        str(inventory2),
+        "--state",
+        str(state),
+        "--config",
+        str(config),
+        "--ship",
+        "--json",
+        *ONLY,
+    )
     second = json.loads(out.stdout)
     assert second["failed"] == [] and [t["seq"] for t in second["targets"]] == [2, 2]
     assert server.admin_get("/findings")["findings"] == []
