@@ -1,0 +1,1 @@
+"""Collectors of the "logging" category: syslog daemons, journald, logrotate, auditd."""

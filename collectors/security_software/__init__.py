@@ -1,0 +1,1 @@
+"""Collectors of the "security-software" category: anti-malware, integrity checking, HIDS."""
