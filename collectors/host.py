@@ -11,7 +11,7 @@ import os
 import stat as stat_module
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import ModuleType
@@ -66,6 +66,11 @@ class Host(Protocol):
         """Return the file's bytes; raise FileNotFoundError, PermissionError or HostError."""
         ...
 
+    def read_chunks(self, path: str, max_bytes: int = DEFAULT_MAX_READ) -> Iterator[bytes]:
+        """The file's bytes in pieces, for files too large to hold whole; raises as
+        `read_file` (HostError as soon as more than `max_bytes` were read)."""
+        ...
+
     def list_dir(self, path: str) -> list[str]:
         """Sorted entry names; raise FileNotFoundError, NotADirectoryError or PermissionError."""
         ...
@@ -102,15 +107,17 @@ READ_CHUNK = 64 * 1024
 def _read_limited(real_path: str, max_bytes: int) -> bytes:
     # Read in chunks: one read sized to the limit makes the kernel refuse some /proc/sys
     # files (ENOMEM) and reserves the whole limit for every small file.
-    chunks: list[bytes] = []
+    return b"".join(_chunks_limited(real_path, max_bytes))
+
+
+def _chunks_limited(real_path: str, max_bytes: int) -> Iterator[bytes]:
     total = 0
     with open(real_path, "rb") as handle:
         while chunk := handle.read(READ_CHUNK):
             total += len(chunk)
             if total > max_bytes:
                 raise HostError(f"{real_path} is larger than the {max_bytes} byte read limit")
-            chunks.append(chunk)
-    return b"".join(chunks)
+            yield chunk
 
 
 class LocalHost:
@@ -132,6 +139,9 @@ class LocalHost:
 
     def read_file(self, path: str, max_bytes: int = DEFAULT_MAX_READ) -> bytes:
         return _read_limited(path, max_bytes)
+
+    def read_chunks(self, path: str, max_bytes: int = DEFAULT_MAX_READ) -> Iterator[bytes]:
+        return _chunks_limited(path, max_bytes)
 
     def list_dir(self, path: str) -> list[str]:
         return sorted(os.listdir(path))
@@ -240,6 +250,9 @@ class RootHost:
 
     def read_file(self, path: str, max_bytes: int = DEFAULT_MAX_READ) -> bytes:
         return _read_limited(self.resolve(path), max_bytes)
+
+    def read_chunks(self, path: str, max_bytes: int = DEFAULT_MAX_READ) -> Iterator[bytes]:
+        return _chunks_limited(self.resolve(path), max_bytes)
 
     def list_dir(self, path: str) -> list[str]:
         return sorted(os.listdir(self.resolve(path)))

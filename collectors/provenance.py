@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from types import ModuleType
 
 from collectors.host import DEFAULT_MAX_READ, CommandResult, Host, HostError
 from evidence.canonical import format_timestamp, sha256_hex
 from evidence.records import ApiSource, CommandSource, FileSource, Source
+
+
+class ReadFailed(Exception):
+    """A streamed read stopped early; the reason is already in the collection's errors."""
 
 
 class Collection:
@@ -49,6 +54,37 @@ class Collection:
             FileSource(path=path, sha256=sha256_hex(data), size=len(data), mtime=mtime)
         )
         return data
+
+    def read_stream(
+        self, path: str, *, max_bytes: int = DEFAULT_MAX_READ, missing_ok: bool = False
+    ) -> Iterator[bytes]:
+        """The file in pieces, hashed on the way; its source is recorded once it was read
+        to the end. A read that fails records an error and raises `ReadFailed`, so a
+        consumer never mistakes a cut-off file for a whole one."""
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            for chunk in self.host.read_chunks(path, max_bytes):
+                digest.update(chunk)
+                size += len(chunk)
+                yield chunk
+        except FileNotFoundError as exc:
+            if not missing_ok:
+                self.error(f"{path}: not found")
+            raise ReadFailed(path) from exc
+        except PermissionError as exc:
+            self.error(f"{path}: permission denied")
+            raise ReadFailed(path) from exc
+        except (HostError, OSError) as exc:
+            self.error(f"{path}: {exc}")
+            raise ReadFailed(path) from exc
+        info = self.host.stat(path)
+        mtime = (
+            format_timestamp(datetime.fromtimestamp(info.mtime, UTC)) if info is not None else None
+        )
+        self.sources.append(
+            FileSource(path=path, sha256=digest.hexdigest(), size=size, mtime=mtime)
+        )
 
     def read_text(
         self, path: str, *, max_bytes: int = DEFAULT_MAX_READ, missing_ok: bool = False

@@ -14,7 +14,7 @@ import shlex
 import stat as stat_module
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -147,16 +147,18 @@ class SSHHost:
         self._client.close()
 
     def read_file(self, path: str, max_bytes: int = DEFAULT_MAX_READ) -> bytes:
-        chunks: list[bytes] = []
+        return b"".join(self.read_chunks(path, max_bytes))
+
+    def read_chunks(self, path: str, max_bytes: int = DEFAULT_MAX_READ) -> Iterator[bytes]:
         total = 0
+        # The SFTP session is held until the file is read or the reader is closed.
         with self._sftp_lock, self._sftp.open(path, "rb") as handle:
             # /proc files report size 0 over SFTP: read until EOF, not by size.
             while chunk := handle.read(READ_CHUNK):
                 total += len(chunk)
                 if total > max_bytes:
                     raise HostError(f"{path} is larger than the {max_bytes} byte read limit")
-                chunks.append(chunk)
-        return b"".join(chunks)
+                yield chunk
 
     def list_dir(self, path: str) -> list[str]:
         with self._sftp_lock:

@@ -19,19 +19,19 @@ import io
 import lzma
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 from functools import cmp_to_key
-from typing import Literal
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
 from collectors.host import RootHost
 from collectors.patch.packages import apply_dpkg_updates, parse_deb822
-from collectors.provenance import Collection
+from collectors.provenance import Collection, ReadFailed
 from collectors.registry import collector
 from evidence.canonical import format_timestamp
 
@@ -261,98 +261,113 @@ LIST_SUFFIXES = (*STDLIB_SUFFIXES, ".zst")
 CHUNK = 1024 * 1024
 
 
-def iter_lz4_frames(data: bytes, limit: int = MAX_INDEX_BYTES) -> Iterator[bytes]:
-    """Decode concatenated LZ4 frames in chunks (python-lz4, the reference C library),
-    so a large list never sits in memory whole."""
-    import lz4.frame
+class _Decompressor(Protocol):
+    """What lzma, bz2 and python-lz4 decompressors share (zlib through `_Zlib`)."""
 
-    pending = data
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def needs_input(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
+
+class _Zlib:
+    """zlib's decompressobj (gzip or zlib header) behind the lzma-style interface."""
+
+    def __init__(self) -> None:
+        self._inner = zlib.decompressobj(wbits=47)
+        self._tail = b""
+
+    @property
+    def eof(self) -> bool:
+        return self._inner.eof
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._tail and not self._inner.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._inner.unused_data
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        out = self._inner.decompress(self._tail + data, max(max_length, 0))
+        self._tail = self._inner.unconsumed_tail
+        return out
+
+
+def _lz4() -> _Decompressor:
+    import lz4.frame  # the reference C library; apt's lists are LZ4 frames
+
+    decompressor: _Decompressor = lz4.frame.LZ4FrameDecompressor()
+    return decompressor
+
+
+_DECOMPRESSORS: dict[str, Callable[[], _Decompressor]] = {
+    ".gz": _Zlib,
+    ".xz": lzma.LZMADecompressor,
+    ".lzma": lzma.LZMADecompressor,
+    ".bz2": bz2.BZ2Decompressor,
+    ".lz4": _lz4,
+}
+_FORMAT_ERRORS = (zlib.error, lzma.LZMAError, OSError, EOFError, RuntimeError, ValueError)
+
+
+def iter_decompressed_stream(
+    name: str, chunks: Iterable[bytes], limit: int = MAX_INDEX_BYTES
+) -> Iterator[bytes]:
+    """The content of list or log file `name`, given in compressed pieces, in pieces of
+    at most CHUNK bytes (compression chosen by its suffix; concatenated streams, as gzip
+    and lz4 allow, are followed); refuses to produce more than `limit` bytes, so neither
+    the compressed nor the plain file is ever held whole."""
+    if name.endswith(".zst"):
+        raise DecompressError("zstd is not readable without running a command")
+    factory = next((f for suffix, f in _DECOMPRESSORS.items() if name.endswith(suffix)), None)
     total = 0
+    if factory is None:
+        for chunk in chunks:
+            total += len(chunk)
+            if total > limit:
+                raise DecompressError(f"larger than {limit} bytes")
+            for start in range(0, len(chunk), CHUNK):
+                yield chunk[start : start + CHUNK]
+        return
+    decompressor = factory()
+    started = False
     try:
-        while pending:
-            decompressor = lz4.frame.LZ4FrameDecompressor()
-            out = decompressor.decompress(pending, max_length=CHUNK)
-            while True:
+        for chunk in chunks:
+            data = chunk
+            while data or not decompressor.needs_input:
+                if decompressor.eof:
+                    data = decompressor.unused_data + data
+                    if not data.strip(b"\0"):
+                        break  # padding after the last stream
+                    decompressor = factory()
+                out = decompressor.decompress(data, max_length=CHUNK)
+                data = b""
+                started = True
                 total += len(out)
                 if total > limit:
-                    raise DecompressError(f"lz4: output larger than {limit} bytes")
+                    raise DecompressError(f"output larger than {limit} bytes")
                 if out:
                     yield out
-                if decompressor.eof:
+                if decompressor.eof and not decompressor.unused_data:
                     break
-                if decompressor.needs_input:
-                    raise DecompressError("lz4: compressed data is truncated")
-                out = decompressor.decompress(b"", max_length=CHUNK)
-            pending = decompressor.unused_data
-    except RuntimeError as exc:  # python-lz4 reports corrupt input as RuntimeError
-        raise DecompressError(f"lz4: {exc}") from exc
-
-
-def lz4_frame_decompress(data: bytes, limit: int = MAX_INDEX_BYTES) -> bytes:
-    return b"".join(iter_lz4_frames(data, limit))
-
-
-def _iter_zlib(data: bytes, limit: int) -> Iterator[bytes]:
-    decompressor = zlib.decompressobj(wbits=47)  # a gzip or zlib header
-    total = 0
-    pending = data
-    try:
-        while not decompressor.eof:
-            if pending:
-                out = decompressor.decompress(pending, CHUNK)
-                pending = decompressor.unconsumed_tail
-            else:  # all input taken: what zlib still holds, if anything
-                out = decompressor.flush()
-                if not out:
-                    break
-            total += len(out)
-            if total > limit:
-                raise DecompressError(f"output larger than {limit} bytes")
-            yield out
-    except zlib.error as exc:
-        raise DecompressError(str(exc)) from exc
-    if not decompressor.eof:
+    except _FORMAT_ERRORS as exc:
+        raise DecompressError(f"{type(exc).__name__}: {exc}") from exc
+    if not started or not decompressor.eof:
         raise DecompressError("compressed data is truncated")
 
 
-def _iter_lzma_bz2(
-    decompressor: lzma.LZMADecompressor | bz2.BZ2Decompressor, data: bytes, limit: int
-) -> Iterator[bytes]:
-    total = 0
-    try:
-        out = decompressor.decompress(data, CHUNK)
-        while True:
-            total += len(out)
-            if total > limit:
-                raise DecompressError(f"output larger than {limit} bytes")
-            yield out
-            if decompressor.eof:
-                return
-            if decompressor.needs_input:
-                raise DecompressError("compressed data is truncated")
-            out = decompressor.decompress(b"", CHUNK)
-    except (lzma.LZMAError, OSError, EOFError) as exc:
-        raise DecompressError(str(exc)) from exc
-
-
 def iter_decompressed(name: str, data: bytes, limit: int = MAX_INDEX_BYTES) -> Iterator[bytes]:
-    """The content of list or log file `name` in chunks (compression chosen by its
-    suffix), refusing to produce more than `limit` bytes."""
-    if name.endswith(".lz4"):
-        yield from iter_lz4_frames(data, limit)
-    elif name.endswith(".gz"):
-        yield from _iter_zlib(data, limit)
-    elif name.endswith((".xz", ".lzma")):
-        yield from _iter_lzma_bz2(lzma.LZMADecompressor(), data, limit)
-    elif name.endswith(".bz2"):
-        yield from _iter_lzma_bz2(bz2.BZ2Decompressor(), data, limit)
-    elif name.endswith(".zst"):
-        raise DecompressError("zstd is not readable without running a command")
-    else:
-        if len(data) > limit:
-            raise DecompressError(f"larger than {limit} bytes")
-        for start in range(0, len(data), CHUNK):
-            yield data[start : start + CHUNK]
+    """`iter_decompressed_stream` of a file already in memory."""
+    return iter_decompressed_stream(name, [data], limit)
+
+
+def lz4_frame_decompress(data: bytes, limit: int = MAX_INDEX_BYTES) -> bytes:
+    return b"".join(iter_decompressed_stream("x.lz4", [data], limit))
 
 
 def decompress(name: str, data: bytes, limit: int = MAX_INDEX_BYTES) -> bytes:
@@ -870,13 +885,13 @@ def _read_list(
     """Parse one Packages list, decompressing it chunk by chunk."""
     path = f"{APT_LISTS}/{name}"
     if name.endswith(STDLIB_SUFFIXES[1:]) or list_base_name(name) == name:
-        data = c.read_bytes(path, max_bytes=MAX_INDEX_BYTES)
-        if data is None:
-            return None
+        stream = c.read_stream(path, max_bytes=MAX_INDEX_BYTES)
         try:
-            return parse_packages_chunks(iter_decompressed(name, data), list_arch, wanted)
+            return parse_packages_chunks(iter_decompressed_stream(name, stream), list_arch, wanted)
         except DecompressError as exc:
             c.error(f"{path}: {exc}")
+            return None
+        except ReadFailed:
             return None
     # A format the standard library cannot read: apt itself decompresses it.
     if not c.host.exists(APT_HELPER):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.host import LocalHost
+from collectors.host import HostError, LocalHost
 from collectors.registry import all_collectors
 from collectors.ssh import HostKeyRejected, SSHConnectError, SSHHost, SSHTarget
 from dossier.procs import free_port
@@ -135,3 +135,17 @@ def test_wrong_identity_and_closed_port_are_clear_errors(sshd: SshServer, tmp_pa
         SSHHost(target(sshd, identity_file=keygen(tmp_path / "stranger")))
     with pytest.raises(SSHConnectError, match="cannot connect"):
         SSHHost(target(sshd, port=free_port()))
+
+
+def test_chunked_reads_over_ssh_match_local(ssh: SSHHost, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1000  # several SFTP reads
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    assert b"".join(ssh.read_chunks(str(path))) == data
+    with pytest.raises(HostError, match="read limit"):
+        list(ssh.read_chunks(str(path), max_bytes=1000))
+    # An abandoned stream releases the SFTP session for the next read.
+    stream = ssh.read_chunks(str(path))
+    next(stream)
+    stream.close()
+    assert ssh.read_file("/etc/hostname") == Path("/etc/hostname").read_bytes()
