@@ -87,13 +87,17 @@ def collector(
             category=category,
             facts_model=facts,
             function=function,
-            description=(function.__doc__ or "").strip().splitlines()[0]
-            if function.__doc__
-            else "",
+            description=_summary(function.__doc__),
         )
         return function
 
     return register
+
+
+def _summary(doc: str | None) -> str:
+    """The docstring's first paragraph as one line."""
+    first = (doc or "").strip().split("\n\n")[0]
+    return " ".join(line.strip() for line in first.splitlines())
 
 
 def collector_modules() -> list[str]:

@@ -173,6 +173,43 @@ def collect(
     Console().print(table)
 
 
+@app.command("collectors")
+def collectors_command(
+    schema: Annotated[
+        str | None, typer.Option("--schema", help="print this collector's facts JSON Schema")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List the collectors (name, version, category, what they gather)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from collectors.registry import all_collectors
+
+    available = all_collectors()
+    if schema is not None:
+        if schema not in available:
+            raise KeyError(f"unknown collector {schema}; available: {', '.join(available)}")
+        typer.echo(json.dumps(available[schema].facts_schema(), indent=2))
+        return
+    rows = [
+        {
+            "name": spec.name,
+            "version": spec.version,
+            "category": spec.category,
+            "description": spec.description,
+        }
+        for spec in available.values()
+    ]
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("collector", "version", "category", "gathers")
+    for row in rows:
+        table.add_row(row["name"], row["version"], row["category"], row["description"])
+    Console().print(table)
+
+
 def _collect_inventory(
     inventory_file: Path,
     groups: list[str] | None,

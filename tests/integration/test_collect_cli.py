@@ -42,3 +42,14 @@ def test_collect_refuses_bad_arguments(tmp_path: Path) -> None:
     neither = dossier("collect", "--out", out, check=False)
     assert neither.returncode == 2
     assert not Path(out).exists()
+
+
+def test_collectors_are_listed_with_their_schemas() -> None:
+
+    listed = json.loads(dossier("collectors", "--json").stdout)
+    assert [row["name"] for row in listed] == list(all_collectors())
+    assert all(row["description"] and row["version"] for row in listed)
+    schema = json.loads(dossier("collectors", "--schema", "access.accounts").stdout)
+    assert "uid0_accounts" in schema["properties"]
+    unknown = dossier("collectors", "--schema", "no.such", check=False)
+    assert unknown.returncode == 2 and "unknown collector no.such" in unknown.stderr
