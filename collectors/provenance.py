@@ -103,7 +103,16 @@ class Collection:
             self.error(f"{path}: {exc}")
         return None
 
-    def run(self, argv: Sequence[str], *, timeout: float = 30.0) -> CommandResult:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float = 30.0,
+        ok_exits: frozenset[int] = frozenset({0}),
+    ) -> CommandResult:
+        """Run a command, recording it; an exit status outside `ok_exits` is an error
+        line (some tools answer with a status: `dnf check-update` exits 100 when
+        updates are pending)."""
         result = self.host.run(argv, timeout)
         self.sources.append(
             CommandSource(
@@ -115,7 +124,7 @@ class Collection:
         )
         if result.error is not None:
             self.error(f"{' '.join(result.argv)}: {result.error}")
-        elif result.exit != 0:
+        elif result.exit not in ok_exits:
             stderr = result.stderr.decode("utf-8", errors="replace").strip().splitlines()
             self.error(
                 f"{' '.join(result.argv)}: exit {result.exit}"

@@ -830,15 +830,13 @@ def _to_utc(moment: datetime | None, zone: tzinfo) -> datetime | None:
 def _run_allowing(
     c: Collection, argv: list[str], allowed: set[int], timeout: float
 ) -> bytes | None:
-    """stdout of a command whose exit codes in `allowed` are answers, not failures
-    (Collection.run records every non-zero exit as an error, so that line is taken
-    back). None when it failed."""
-    before = len(c.errors)
-    result = c.run(argv, timeout=timeout)
-    if result.error is None and result.exit is not None and result.exit in allowed:
-        del c.errors[before:]
+    """stdout of a command whose exit codes in `allowed` (besides 0) are answers, not
+    failures; None when it failed."""
+    answers = frozenset(allowed | {0})
+    result = c.run(argv, timeout=timeout, ok_exits=answers)
+    if result.error is None and result.exit in answers:
         return result.stdout
-    return result.stdout if result.ok else None
+    return None
 
 
 def _host_zone(c: Collection) -> tzinfo:
@@ -1097,10 +1095,9 @@ def _rpm(c: Collection) -> UpdatesFacts:
     reboot_pkgs: list[str] | None = None
     helper = next((p for p in NEEDS_RESTARTING if c.host.exists(p)), None)
     if helper is not None:
-        before = len(c.errors)
-        result = c.run([helper, "-r"], timeout=120)
+        # Exit 1 is the answer "reboot required", not a failure.
+        result = c.run([helper, "-r"], timeout=120, ok_exits=frozenset({0, 1}))
         if result.error is None and result.exit in (0, 1):
-            del c.errors[before:]  # exit 1 is the answer "reboot required"
             reboot = result.exit == 1
             reboot_pkgs = parse_needs_restarting(result.stdout.decode("utf-8", errors="replace"))
     else:
