@@ -378,7 +378,6 @@ def decompress(name: str, data: bytes, limit: int = MAX_INDEX_BYTES) -> bytes:
 # --- apt lists ----------------------------------------------------------------------
 
 _INDEX_FIELD = re.compile(rb"^(Package|Version|Architecture):[ \t]*(\S+)", re.MULTILINE)
-_PACKAGE_LINE = re.compile(rb"^Package:[ \t]*(\S+)", re.MULTILINE)
 _LIST_ARCH = re.compile(r"_binary-([^_]+)_Packages$")
 
 
@@ -412,16 +411,24 @@ def _index_stanzas(
     block: bytes, list_arch: str | None, wanted: set[str] | None, entries: list[IndexEntry]
 ) -> int:
     # Find each stanza by its Package line and look further only into wanted ones: a
-    # full list has ~60,000 stanzas and a host needs a few hundred of them.
+    # full list has ~60,000 stanzas and a host needs a few hundred of them. bytes.find
+    # scans at memory speed, far faster than a regex over every line.
     stanzas = 0
-    for match in _PACKAGE_LINE.finditer(block):
+    position = 0 if block.startswith(b"Package:") else block.find(b"\nPackage:")
+    while position >= 0:
+        start = position if position == 0 and block.startswith(b"Package:") else position + 1
+        line_end = block.find(b"\n", start)
+        line_end = len(block) if line_end < 0 else line_end
         stanzas += 1
-        name = match.group(1).decode("utf-8", errors="replace")
-        if wanted is not None and name not in wanted:
+        raw_name = block[start + 8 : line_end].strip()
+        position = block.find(b"\nPackage:", line_end)
+        name = raw_name.decode("utf-8", errors="replace")
+        if not raw_name or (wanted is not None and name not in wanted):
             continue
-        start = block.rfind(b"\n\n", 0, match.start()) + 1
-        end = block.find(b"\n\n", match.end())
-        fields = dict(_INDEX_FIELD.findall(block[start : end if end >= 0 else len(block)]))
+        stanza_start = block.rfind(b"\n\n", 0, start) + 1
+        stanza_end = block.find(b"\n\n", line_end)
+        stanza = block[stanza_start : stanza_end if stanza_end >= 0 else len(block)]
+        fields = dict(_INDEX_FIELD.findall(stanza))
         raw_version = fields.get(b"Version")
         if raw_version is None:
             continue
