@@ -153,6 +153,11 @@ class SSHHost:
         total = 0
         # The SFTP session is held until the file is read or the reader is closed.
         with self._sftp_lock, self._sftp.open(path, "rb") as handle:
+            size = handle.stat().st_size or 0
+            if READ_CHUNK < size <= max_bytes:
+                # Pipeline the read requests: one round trip per 32 KiB otherwise makes a
+                # large file (an apt list) crawl.
+                handle.prefetch(size)
             # /proc files report size 0 over SFTP: read until EOF, not by size.
             while chunk := handle.read(READ_CHUNK):
                 total += len(chunk)
