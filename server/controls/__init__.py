@@ -1,0 +1,1 @@
+"""Controls: framework catalogs, checks over collector facts, evaluation and changes."""
