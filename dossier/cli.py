@@ -16,9 +16,12 @@ from agent.media import MediaError
 from agent.shipper import ShipError
 from agent.state import StateError
 from dossier import logs
+from dossier.controls_cli import app as controls_app
+from dossier.controls_cli import status_command as controls_status_command
 from evidence.errors import EvidenceError
 from server.cli import app as server_app
 from server.config import ConfigError as ServerConfigError
+from server.controls.errors import CatalogError, ReportError
 from server.errors import AdminError
 
 app = typer.Typer(
@@ -28,6 +31,8 @@ app = typer.Typer(
 )
 app.add_typer(agent_app, name="agent")
 app.add_typer(server_app, name="server")
+app.add_typer(controls_app, name="controls")
+app.command("status")(controls_status_command)
 
 # Errors that carry a complete, user-facing message: one line, exit 2, no traceback.
 USER_ERRORS = (
@@ -39,6 +44,8 @@ USER_ERRORS = (
     StateError,
     EvidenceError,
     AdminError,
+    CatalogError,
+    ReportError,
     KeyError,
 )
 

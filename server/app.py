@@ -15,12 +15,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from evidence.canonical import format_timestamp
 from evidence.keys import SigningKey
 from server.admin import constant_time_equal, token_digest
 from server.blobs import BlobStore
 from server.body import read_limited
 from server.config import DataDir
-from server.db import make_engine, session_factory
+from server.controls.errors import ReportError
+from server.controls.report import framework_status, host_checks, parse_as_of
+from server.db import make_engine, migrate, session_factory
 from server.enroll import EnrollRequest, enroll
 from server.errors import ApiError
 from server.ingest import Ingestor
@@ -41,7 +44,9 @@ def create_app(data: DataDir) -> FastAPI:
     engine = make_engine(data.database_url())
     sessions: sessionmaker[Session] = session_factory(engine)
     server_key = SigningKey.load(data.server_key)
-    ingestor = Ingestor(sessions, BlobStore(data.blobs), server_key)
+    migrate(engine)  # a data dir made by an older version gets the newer tables
+    controls = settings.load_controls(data.root)
+    ingestor = Ingestor(sessions, BlobStore(data.blobs), server_key, controls)
     admin_hash = data.admin_token_hash.read_text(encoding="ascii").strip()
 
     app = FastAPI(title="Dossier", version="0.1.0", docs_url=None, redoc_url=None)
@@ -225,5 +230,25 @@ def create_app(data: DataDir) -> FastAPI:
             if session.get(Bundle, bundle_id) is None:
                 raise ApiError(404, "unknown_bundle", f"no bundle {bundle_id}")
         return Response(BlobStore(data.blobs).get(bundle_id), media_type="application/json")
+
+    @app.get("/api/v1/status", dependencies=admin)
+    def status(framework: str, host: str | None = None, as_of: str | None = None) -> dict[str, Any]:
+        """Controls of a framework with their status, as of now or a past moment."""
+        try:
+            moment = parse_as_of(as_of)
+            with sessions() as session:
+                return framework_status(session, controls, framework, moment, host)
+        except ReportError as exc:
+            raise ApiError(404 if "unknown" in str(exc) else 422, "bad_query", str(exc)) from exc
+
+    @app.get("/api/v1/hosts/{host_id}/checks", dependencies=admin)
+    def checks_of_host(host_id: str, as_of: str | None = None) -> dict[str, Any]:
+        try:
+            moment = parse_as_of(as_of)
+            with sessions() as session:
+                results = host_checks(session, controls, host_id, moment)
+        except ReportError as exc:
+            raise ApiError(404 if "unknown" in str(exc) else 422, "bad_query", str(exc)) from exc
+        return {"host_id": host_id, "as_of": format_timestamp(moment), "checks": results}
 
     return app

@@ -177,15 +177,22 @@ def import_command(
     """
     from evidence.keys import SigningKey
     from server.blobs import BlobStore
-    from server.db import make_engine, session_factory
+    from server.db import make_engine, migrate, session_factory
     from server.ingest import Ingestor
     from server.media_import import MediaImportError, import_media, summary_json
 
     directory = DataDir(data)
     directory.require_initialised()
     settings = directory.load_settings()
-    sessions = session_factory(make_engine(directory.database_url()))
-    ingestor = Ingestor(sessions, BlobStore(directory.blobs), SigningKey.load(directory.server_key))
+    engine = make_engine(directory.database_url())
+    migrate(engine)
+    sessions = session_factory(engine)
+    ingestor = Ingestor(
+        sessions,
+        BlobStore(directory.blobs),
+        SigningKey.load(directory.server_key),
+        settings.load_controls(directory.root),
+    )
     try:
         results = import_media(media, sessions, ingestor, settings.max_bundle_bytes)
     except MediaImportError as exc:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evidence.durations import parse_duration
+
+if TYPE_CHECKING:
+    from server.controls.catalog import Configs
 
 
 class ConfigError(Exception):
@@ -24,6 +30,23 @@ class ServerSettings(BaseModel):
     max_bundle_bytes: int = Field(
         default=64 * 1024 * 1024, gt=0, description="largest bundle accepted after decompression"
     )
+    controls_dirs: list[str] = Field(
+        default_factory=list,
+        description="extra directories with frameworks/ and checks/ (a sector's own), "
+        "loaded after the shipped ones",
+    )
+    default_freshness: str = Field(
+        default="7d", description="evidence older than this is stale unless a check says"
+    )
+
+    def load_controls(self, data_root: Path) -> Configs:
+        """The shipped catalogs and checks plus `controls_dirs` (relative to the data dir)."""
+        from collectors.registry import all_collectors
+        from server.controls.catalog import default_config_dir, load_configs
+
+        extra = [data_root / directory for directory in self.controls_dirs]
+        configs = load_configs([default_config_dir(), *extra], all_collectors())
+        return replace(configs, default_freshness=parse_duration(self.default_freshness))
 
 
 @dataclass(frozen=True)

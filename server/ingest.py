@@ -21,6 +21,8 @@ from evidence.errors import BundleRejected
 from evidence.keys import PublicKey, SigningKey
 from evidence.receipt import Receipt, sign_receipt
 from server.blobs import BlobStore
+from server.controls.catalog import Configs
+from server.controls.store import record_decisions
 from server.errors import REJECTION_STATUS, ApiError
 from server.models import Agent, Bundle, Finding, Host, LogEntry, Record
 
@@ -36,11 +38,17 @@ class Ingestor:
     """Verifies and stores bundles; safe to call from many threads."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], blobs: BlobStore, server_key: SigningKey
+        self,
+        sessions: sessionmaker[Session],
+        blobs: BlobStore,
+        server_key: SigningKey,
+        controls: Configs | None = None,
     ) -> None:
         self._sessions = sessions
         self._blobs = blobs
         self._server_key = server_key
+        # Checks are evaluated in the same transaction that stores the evidence.
+        self._controls = controls
         # One writer at a time in this process keeps the log index contiguous; unique
         # constraints still guard against other processes (retry below).
         self._lock = threading.Lock()
@@ -170,6 +178,10 @@ class Ingestor:
         _note_host(
             session, agent.id, payload.host.id, payload.host.hostname, payload.host.machine_id, now
         )
+        if self._controls is not None:
+            record_decisions(
+                session, self._controls, payload.host.id, bundle_id, payload.records, now
+            )
         session.commit()
         return IngestOutcome(receipt, bundle_id, duplicate=False)
 

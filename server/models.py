@@ -96,3 +96,38 @@ class LogEntry(Base):
     kind: Mapped[str] = mapped_column(String(16))
     ref: Mapped[str] = mapped_column(String(64), unique=True)
     appended_at: Mapped[str] = mapped_column(String(32))
+
+
+class CheckResult(Base):
+    """A check's decision on a host, made when evidence arrived; rows are only added,
+    so the status at any past moment can be read back (`evaluated_at` <= moment)."""
+
+    __tablename__ = "check_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host_id: Mapped[str] = mapped_column(String(128), index=True)
+    check_id: Mapped[str] = mapped_column(String(96), index=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    observed: Mapped[str] = mapped_column(Text)  # JSON
+    reason: Mapped[str] = mapped_column(Text)
+    bundle_id: Mapped[str] = mapped_column(ForeignKey("bundles.id"))
+    record_index: Mapped[int] = mapped_column(Integer)
+    collected_at: Mapped[str] = mapped_column(String(32))
+    evaluated_at: Mapped[str] = mapped_column(String(32), index=True)
+
+
+class Document(Base):
+    """Document evidence for a control (policy, training record, drill, ...): the file is
+    a content-addressed blob; the row says for which control, by whom, until when."""
+
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    framework: Mapped[str] = mapped_column(String(48))
+    control_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(128))
+    uploaded_at: Mapped[str] = mapped_column(String(32))
+    valid_until: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, inclusive
+    log_index: Mapped[int] = mapped_column(Integer, unique=True)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evidence.durations import parse_duration
 from server.controls.conditions import ConditionError, validate
+from server.controls.errors import CatalogError
 
 CONTROL_ID = r"^[A-Za-z0-9][A-Za-z0-9.()_-]{0,63}$"
 FRAMEWORK_ID = r"^[a-z0-9][a-z0-9-]{1,47}$"
@@ -27,10 +28,6 @@ DEFAULT_FRESHNESS = timedelta(days=7)
 
 EvidenceKind = Literal["automated", "document", "both"]
 Severity = Literal["info", "low", "medium", "high", "critical"]
-
-
-class CatalogError(ValueError):
-    """A catalog or check file is invalid; the message names file, item and field."""
 
 
 class _Strict(BaseModel):
@@ -109,6 +106,7 @@ class Check(_Strict):
 class Configs:
     catalogs: dict[str, Catalog]
     checks: list[Check]
+    default_freshness: timedelta = DEFAULT_FRESHNESS
 
     def checks_for(self, framework: str, control_id: str) -> list[Check]:
         return [c for c in self.checks if control_id in c.maps_to.get(framework, [])]
