@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,6 +23,9 @@ from server.cli import app as server_app
 from server.config import ConfigError as ServerConfigError
 from server.controls.errors import CatalogError, ReportError
 from server.errors import AdminError
+
+if TYPE_CHECKING:
+    from collectors.host import Host
 
 app = typer.Typer(
     help="Dossier: continuous, signed, verifiable compliance evidence.",
@@ -95,8 +98,8 @@ def collect(
         Path | None,
         typer.Option(
             "--state",
-            help="with --inventory: enrolled agent state dir; each target's bundle joins "
-            "its own chain in that agent's spool",
+            help="enrolled agent state dir: the bundle (each target's, with --inventory) "
+            "joins its own chain in that agent's spool",
         ),
     ] = None,
     config: Annotated[
@@ -156,8 +159,15 @@ def collect(
         host = choose_host(local, root)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if ship and state is None:
+        raise typer.BadParameter("--ship needs --state")
+    if state is not None:
+        if out is not None:
+            raise typer.BadParameter("give --out FILE or --state DIR, not both")
+        _collect_into_spool(host, state, config, ship, only, timeout, json_output)
+        return
     if out is None:
-        raise typer.BadParameter("--out FILE is required with --local or --root")
+        raise typer.BadParameter("--out FILE (or --state DIR) is required with --local or --root")
     result = collect_to_file(host, out, only=only, key_file=key, timeout=timeout)
     report = summary(result)
     if json_output:
@@ -215,6 +225,45 @@ def collectors_command(
     for row in rows:
         table.add_row(row["name"], row["version"], row["category"], row["description"])
     Console().print(table)
+
+
+def _collect_into_spool(
+    host: Host,
+    state: Path,
+    config: Path | None,
+    ship: bool,
+    only: list[str] | None,
+    timeout: float,
+    json_output: bool,
+) -> None:
+    """One collection of `host` as the next bundle of its chain in an enrolled agent's
+    spool (a mounted image or another root tree gets a chain of its own)."""
+    from agent.collect import run_collectors
+    from agent.config import load_config
+    from agent.runtime import AgentRuntime
+    from agent.state import StateDir
+    from collectors.registry import select
+
+    runtime = AgentRuntime(StateDir(state), load_config(config))
+    records = run_collectors(select(only), host, timeout)
+    bundle, _entry = runtime.writer.commit(host, records)
+    report = runtime.ship() if ship else None
+    summary = {
+        "bundle_id": bundle.bundle_id,
+        "host": bundle.payload.host.model_dump(),
+        "seq": bundle.payload.seq,
+        "records": len(records),
+        "shipped": report.delivered if report else None,
+        "spooled": report.remaining if report else None,
+    }
+    typer.echo(
+        json.dumps(summary, indent=2)
+        if json_output
+        else f"bundle seq {bundle.payload.seq} of {bundle.payload.host.id} spooled"
+        + (f"; shipped {report.delivered}, still spooled {report.remaining}" if report else "")
+    )
+    if report is not None and (report.remaining or not report.ok):
+        raise typer.Exit(1)
 
 
 def _collect_inventory(
