@@ -17,6 +17,7 @@ from agent.shipper import ShipError
 from agent.state import StateError
 from dossier import logs
 from dossier.controls_cli import app as controls_app
+from dossier.controls_cli import changes_command as controls_changes_command
 from dossier.controls_cli import status_command as controls_status_command
 from evidence.errors import EvidenceError
 from server.cli import app as server_app
@@ -36,6 +37,7 @@ app.add_typer(agent_app, name="agent")
 app.add_typer(server_app, name="server")
 app.add_typer(controls_app, name="controls")
 app.command("status")(controls_status_command)
+app.command("changes")(controls_changes_command)
 
 # Errors that carry a complete, user-facing message: one line, exit 2, no traceback.
 USER_ERRORS = (

@@ -103,3 +103,34 @@ def status_command(
             "" if age is None else str(age),
         )
     Console().print(table)
+
+
+def changes_command(
+    data: Annotated[Path, typer.Option("--data", help="server data directory")],
+    since: Annotated[str, typer.Option("--since", help="YYYY-MM-DD or timestamp")],
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Significant changes since a date: new hosts and services, new admin or uid-0
+    accounts, OS upgrades, firewall and sshd policy changes, silent hosts."""
+    import json
+
+    from rich.table import Table
+
+    from server.admin import open_session
+    from server.config import DataDir
+    from server.controls.report import changes_report, parse_since
+
+    directory = DataDir(data)
+    directory.require_initialised()
+    controls = directory.load_settings().load_controls(directory.root)
+    with open_session(directory) as session:
+        report = changes_report(session, controls, parse_since(since))
+    if json_output:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    table = Table("when", "host", "change", "what", title=f"significant changes since {since}")
+    for change in report["changes"]:
+        table.add_row(
+            change["at"], change["hostname"] or change["host_id"], change["kind"], change["summary"]
+        )
+    Console().print(table)

@@ -22,7 +22,13 @@ from server.blobs import BlobStore
 from server.body import read_limited
 from server.config import DataDir
 from server.controls.errors import ReportError
-from server.controls.report import framework_status, host_checks, parse_as_of
+from server.controls.report import (
+    changes_report,
+    framework_status,
+    host_checks,
+    parse_as_of,
+    parse_since,
+)
 from server.db import make_engine, migrate, session_factory
 from server.enroll import EnrollRequest, enroll
 from server.errors import ApiError
@@ -250,5 +256,15 @@ def create_app(data: DataDir) -> FastAPI:
         except ReportError as exc:
             raise ApiError(404 if "unknown" in str(exc) else 422, "bad_query", str(exc)) from exc
         return {"host_id": host_id, "as_of": format_timestamp(moment), "checks": results}
+
+    @app.get("/api/v1/changes", dependencies=admin)
+    def changes(since: str) -> dict[str, Any]:
+        """Significant changes (CII Regulations Art. 11) collected since a date."""
+        try:
+            moment = parse_since(since)
+            with sessions() as session:
+                return changes_report(session, controls, moment)
+        except ReportError as exc:
+            raise ApiError(422, "bad_query", str(exc)) from exc
 
     return app

@@ -120,3 +120,30 @@ def parse_as_of(text: str | None) -> datetime:
     if moment.tzinfo is None:
         raise ReportError(f"as-of {text!r} needs a time zone (e.g. Z or +08:00)")
     return moment.astimezone(UTC)
+
+
+def parse_since(text: str) -> datetime:
+    """A day (`2026-11-01`: its start, UTC) or an RFC 3339 timestamp."""
+    from datetime import UTC, date, time
+
+    if len(text) == 10:
+        try:
+            return datetime.combine(date.fromisoformat(text), time.min, tzinfo=UTC)
+        except ValueError as exc:
+            raise ReportError(f"since {text!r} is not a date (YYYY-MM-DD)") from exc
+    return parse_as_of(text)
+
+
+def changes_report(session: Session, configs: Configs, since: datetime) -> dict[str, Any]:
+    from datetime import UTC
+
+    from server.controls.changes import host_changes
+
+    now = datetime.now(UTC)
+    changes = host_changes(session, since, now, configs.default_freshness)
+    names = host_names(session)
+    return {
+        "since": format_timestamp(since),
+        "until": format_timestamp(now),
+        "changes": [c.as_dict() | {"hostname": names.get(c.host_id)} for c in changes],
+    }
