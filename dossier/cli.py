@@ -19,6 +19,7 @@ from dossier import logs
 from dossier.controls_cli import app as controls_app
 from dossier.controls_cli import changes_command as controls_changes_command
 from dossier.controls_cli import status_command as controls_status_command
+from dossier.documents_cli import app as documents_app
 from evidence.errors import EvidenceError
 from server.cli import app as server_app
 from server.config import ConfigError as ServerConfigError
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.add_typer(agent_app, name="agent")
 app.add_typer(server_app, name="server")
 app.add_typer(controls_app, name="controls")
+app.add_typer(documents_app, name="documents")
 app.command("status")(controls_status_command)
 app.command("changes")(controls_changes_command)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -21,6 +22,13 @@ from server.admin import constant_time_equal, token_digest
 from server.blobs import BlobStore
 from server.body import read_limited
 from server.config import DataDir
+from server.controls.documents import (
+    DocumentError,
+    NewDocument,
+    add_document,
+    document_json,
+    list_documents,
+)
 from server.controls.errors import ReportError
 from server.controls.report import (
     changes_report,
@@ -256,6 +264,44 @@ def create_app(data: DataDir) -> FastAPI:
         except ReportError as exc:
             raise ApiError(404 if "unknown" in str(exc) else 422, "bad_query", str(exc)) from exc
         return {"host_id": host_id, "as_of": format_timestamp(moment), "checks": results}
+
+    @app.post("/api/v1/documents", dependencies=admin, status_code=201)
+    async def upload_document(
+        request: Request,
+        framework: str,
+        control: str,
+        type: str,
+        valid_until: str,
+        filename: str,
+        uploaded_by: str,
+    ) -> dict[str, Any]:
+        """Document evidence for a control: the request body is the file itself."""
+        content = await read_limited(
+            request.stream(),
+            content_length=request.headers.get("content-length"),
+            content_encoding=None,
+            max_body=settings.max_body_bytes,
+            max_decoded=settings.max_body_bytes,
+        )
+        new = NewDocument(framework, control, type, filename, valid_until, uploaded_by, content)
+
+        def store() -> dict[str, Any]:
+            today = datetime.now(UTC).date()
+            with ingestor.log_lock, sessions() as session:
+                document = add_document(session, BlobStore(data.blobs), controls, new, today)
+                return document_json(document, today)
+
+        try:
+            return await run_in_threadpool(store)
+        except DocumentError as exc:
+            raise ApiError(422, "invalid_document", str(exc)) from exc
+
+    @app.get("/api/v1/documents", dependencies=admin)
+    def documents(framework: str | None = None, control: str | None = None) -> dict[str, Any]:
+        today = datetime.now(UTC).date()
+        with sessions() as session:
+            rows = list_documents(session, framework, control)
+            return {"documents": [document_json(row, today) for row in rows]}
 
     @app.get("/api/v1/changes", dependencies=admin)
     def changes(since: str) -> dict[str, Any]:

@@ -53,6 +53,11 @@ class Ingestor:
         # constraints still guard against other processes (retry below).
         self._lock = threading.Lock()
 
+    @property
+    def log_lock(self) -> threading.Lock:
+        """Held by whoever appends to the evidence log in this process."""
+        return self._lock
+
     def ingest(self, body: bytes) -> IngestOutcome:
         envelope = _parse(body)
         with self._sessions() as session:
