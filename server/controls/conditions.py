@@ -13,9 +13,13 @@ A condition is a YAML mapping, evaluated by walking data (never `eval`):
   `{count: P, where: c?, <op>: n}` (op among lt, le, gt, ge, equals).
 
 Paths are dotted keys into the record (`facts.settings.permitrootlogin`); a key that
-is an integer indexes a list. Evaluation is three-valued: True, False, or None when a
-path needed to decide is missing or null (the collector could not tell). Each result
-carries the observed value and a sentence saying why.
+is an integer indexes a list. A key that itself holds dots is reached with a list path
+(`[facts, sysctl, net.ipv4.ip_forward]`), and `@` is the item itself inside a
+quantifier (`{every: facts.settings.ciphers, condition: {path: "@", matches: ...}}`).
+
+Evaluation is three-valued: True, False, or None when a path needed to decide is
+missing or null (the collector could not tell). Each result carries the observed value
+and a sentence saying why.
 """
 
 from __future__ import annotations
@@ -124,15 +128,31 @@ def validate(condition: Any, where: str = "condition") -> None:
 
 
 def _path(value: Any, where: str) -> list[str]:
+    if isinstance(value, list) and value and all(isinstance(p, str) and p for p in value):
+        return list(value)
+    if value == "@":
+        return []
     if not isinstance(value, str) or not value or any(not part for part in value.split(".")):
-        raise ConditionError(f"{where}: expected a dotted path such as facts.settings.port")
+        raise ConditionError(
+            f"{where}: expected a dotted path such as facts.settings.port, a list of keys, or @"
+        )
     return value.split(".")
 
 
-def resolve(data: Any, path: str) -> Any:
-    """The value at dotted `path`, or _MISSING."""
+def _parts(path: str | list[str]) -> list[str]:
+    if isinstance(path, list):
+        return path
+    return [] if path == "@" else path.split(".")
+
+
+def _label(path: str | list[str]) -> str:
+    return ".".join(path) if isinstance(path, list) else path
+
+
+def resolve(data: Any, path: str | list[str]) -> Any:
+    """The value at `path` (dotted text, list of keys, or @ for `data` itself)."""
     current = data
-    for part in path.split("."):
+    for part in _parts(path):
         if isinstance(current, Mapping):
             if part not in current:
                 return _MISSING
@@ -176,8 +196,8 @@ def _logic(condition: Mapping[str, Any], data: Any) -> Outcome:
 
 
 def _selection(condition: Mapping[str, Any], key: str, data: Any) -> list[Any] | Outcome:
-    path = condition[key]
-    items = resolve(data, path)
+    path = _label(condition[key])
+    items = resolve(data, condition[key])
     if items is _MISSING or items is None:
         return Outcome(None, None, f"{path} is unknown")
     if not isinstance(items, list):
@@ -189,7 +209,7 @@ def _selection(condition: Mapping[str, Any], key: str, data: Any) -> list[Any] |
 
 
 def _quantified(key: str, condition: Mapping[str, Any], data: Any) -> Outcome:
-    path = condition[key]
+    path = _label(condition[key])
     selected = _selection(condition, key, data)
     if isinstance(selected, Outcome):
         return selected
@@ -247,10 +267,10 @@ def _ordered(op: str, left: Any, right: Any) -> bool:
 
 
 def _compare(condition: Mapping[str, Any], data: Any) -> Outcome:
-    path = condition["path"]
+    path = _label(condition["path"])
     op = next(o for o in COMPARISONS if o in condition)
     expected = condition[op]
-    value = resolve(data, path)
+    value = resolve(data, condition["path"])
     present = value is not _MISSING and value is not None
     if op == "exists":
         ok = present == expected

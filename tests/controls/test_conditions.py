@@ -190,3 +190,19 @@ def test_evaluation_never_raises_on_any_facts(data: Any, op: str) -> None:
             {"every": path, "condition": {"path": "a", op: operand}}, {"facts": data}
         )
         assert quantified.value in (True, False, None)
+
+
+def test_list_paths_reach_keys_with_dots_and_at_is_the_item() -> None:
+    record = {
+        "facts": {"sysctl": {"net.ipv4.ip_forward": 0}, "ciphers": ["aes256-ctr", "aes128-cbc"]}
+    }
+    reach = {"path": ["facts", "sysctl", "net.ipv4.ip_forward"], "equals": 0}
+    validate(reach)
+    assert evaluate(reach, record).value is True
+    assert "facts.sysctl.net.ipv4.ip_forward is 0" in evaluate(reach, record).reason
+    weak = {"none": "facts.ciphers", "condition": {"path": "@", "matches": ".*-cbc"}}
+    validate(weak)
+    outcome = evaluate(weak, record)
+    assert (outcome.value, outcome.observed) == (False, ["aes128-cbc"])
+    with pytest.raises(ConditionError, match="list of keys"):
+        validate({"path": ["facts", ""], "equals": 1})
