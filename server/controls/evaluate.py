@@ -174,8 +174,11 @@ def status_at(
 
 
 def _days(window: timedelta) -> str:
-    hours = window.total_seconds() / 3600
-    return f"{hours / 24:g}d" if hours >= 24 else f"{hours:g}h"
+    seconds = window.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 @dataclass(frozen=True)
