@@ -25,8 +25,7 @@ and a sentence saying why.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 COMPARISONS = (
@@ -52,11 +51,22 @@ class ConditionError(ValueError):
     """A condition is not well formed; the message says where and why."""
 
 
-@dataclass(frozen=True)
 class Outcome:
-    value: bool | None  # None: could not be decided (missing or null facts)
-    observed: Any
-    reason: str
+    """The value of a condition (None: undecided), what was observed, and why. The
+    sentence is made only when read: a fleet evaluation reads few of them."""
+
+    __slots__ = ("_why", "observed", "value")
+
+    def __init__(self, value: bool | None, observed: Any, why: str | Callable[[], str]) -> None:
+        self.value = value
+        self.observed = observed
+        self._why = why
+
+    @property
+    def reason(self) -> str:
+        if not isinstance(self._why, str):
+            self._why = self._why()
+        return self._why
 
 
 def validate(condition: Any, where: str = "condition") -> None:
@@ -151,8 +161,12 @@ def _label(path: str | list[str]) -> str:
 
 def resolve(data: Any, path: str | list[str]) -> Any:
     """The value at `path` (dotted text, list of keys, or @ for `data` itself)."""
+    return _resolve(data, _parts(path))
+
+
+def _resolve(data: Any, parts: list[str]) -> Any:
     current = data
-    for part in _parts(path):
+    for part in parts:
         if isinstance(current, Mapping):
             if part not in current:
                 return _MISSING
@@ -167,91 +181,138 @@ def resolve(data: Any, path: str | list[str]) -> Any:
     return current
 
 
+Evaluator = Callable[[Any], Outcome]
+_COMPILED: dict[int, tuple[Mapping[str, Any], Evaluator]] = {}
+_COMPILED_LIMIT = 10_000
+
+
 def evaluate(condition: Mapping[str, Any], data: Any) -> Outcome:
     """Evaluate a validated condition against `data` (a record: facts, sources, ...)."""
+    return compile_condition(condition)(data)
+
+
+def compile_condition(condition: Mapping[str, Any]) -> Evaluator:
+    """The condition as a function of the data (built once per condition object: a check
+    is evaluated on every host of a fleet)."""
+    hit = _COMPILED.get(id(condition))
+    if hit is not None and hit[0] is condition:
+        return hit[1]
+    function = _compile(condition)
+    if len(_COMPILED) >= _COMPILED_LIMIT:
+        _COMPILED.clear()
+    _COMPILED[id(condition)] = (condition, function)
+    return function
+
+
+def _compile(condition: Mapping[str, Any]) -> Evaluator:
     if "all" in condition or "any" in condition:
-        return _logic(condition, data)
+        return _compile_logic(condition)
     if "not" in condition:
-        inner = evaluate(condition["not"], data)
-        value = None if inner.value is None else not inner.value
-        return Outcome(value, inner.observed, f"not ({inner.reason})")
+        inner = _compile(condition["not"])
+
+        def negate(data: Any) -> Outcome:
+            outcome = inner(data)
+            value = None if outcome.value is None else not outcome.value
+            return Outcome(value, outcome.observed, lambda: f"not ({outcome.reason})")
+
+        return negate
     for key in QUANTIFIERS:
         if key in condition:
-            return _quantified(key, condition, data)
-    return _compare(condition, data)
+            return _compile_quantified(key, condition)
+    return _compile_compare(condition)
 
 
-def _logic(condition: Mapping[str, Any], data: Any) -> Outcome:
+def _compile_logic(condition: Mapping[str, Any]) -> Evaluator:
     key = "all" if "all" in condition else "any"
-    outcomes = [evaluate(item, data) for item in condition[key]]
+    parts = [_compile(item) for item in condition[key]]
     deciding = key == "any"  # all: a False decides; any: a True decides
-    decided = [o for o in outcomes if o.value is deciding]
-    if decided:  # the first failing (all) or passing (any) part says why
-        return Outcome(deciding, decided[0].observed, decided[0].reason)
-    unknown = [o for o in outcomes if o.value is None]
-    if unknown:
-        return Outcome(None, unknown[0].observed, unknown[0].reason)
-    joined = "; ".join(o.reason for o in outcomes)
-    return Outcome(not deciding, [o.observed for o in outcomes], joined)
 
-
-def _selection(condition: Mapping[str, Any], key: str, data: Any) -> list[Any] | Outcome:
-    path = _label(condition[key])
-    items = resolve(data, condition[key])
-    if items is _MISSING or items is None:
-        return Outcome(None, None, f"{path} is unknown")
-    if not isinstance(items, list):
-        return Outcome(None, items, f"{path} is not a list")
-    where = condition.get("where")
-    if where is None:
-        return items
-    return [item for item in items if evaluate(where, item).value is True]
-
-
-def _quantified(key: str, condition: Mapping[str, Any], data: Any) -> Outcome:
-    path = _label(condition[key])
-    selected = _selection(condition, key, data)
-    if isinstance(selected, Outcome):
-        return selected
-    if key == "count":
-        op = next(o for o in ("lt", "le", "gt", "ge", "equals") if o in condition)
-        value = _ordered(op, len(selected), condition[op])
+    def run(data: Any) -> Outcome:
+        outcomes = []
+        for part in parts:
+            outcome = part(data)
+            if outcome.value is deciding:  # the first deciding part says why
+                return _because(deciding, outcome)
+            outcomes.append(outcome)
+        unknown = next((o for o in outcomes if o.value is None), None)
+        if unknown is not None:
+            return Outcome(None, unknown.observed, lambda: unknown.reason)
         return Outcome(
-            value, len(selected), f"{path}: {len(selected)} matching, expected {op} {condition[op]}"
+            not deciding,
+            [o.observed for o in outcomes],
+            lambda: "; ".join(o.reason for o in outcomes),
         )
-    inner = condition["condition"]
-    results = [(item, evaluate(inner, item)) for item in selected]
+
+    return run
+
+
+def _because(value: bool, outcome: Outcome) -> Outcome:
+    """`value`, observed and explained as `outcome` is."""
+    return Outcome(value, outcome.observed, lambda: outcome.reason)
+
+
+def _compile_quantified(key: str, condition: Mapping[str, Any]) -> Evaluator:
+    parts = _parts(condition[key])
+    path = _label(condition[key])
+    where = _compile(condition["where"]) if "where" in condition else None
+    inner = _compile(condition["condition"]) if "condition" in condition else None
+    count_op = next((o for o in ("lt", "le", "gt", "ge", "equals") if o in condition), None)
+
+    def run(data: Any) -> Outcome:
+        items = _resolve(data, parts)
+        if items is _MISSING or items is None:
+            return Outcome(None, None, lambda: f"{path} is unknown")
+        if not isinstance(items, list):
+            return Outcome(None, items, lambda: f"{path} is not a list")
+        selected = items if where is None else [i for i in items if where(i).value is True]
+        if key == "count":
+            assert count_op is not None
+            limit = condition[count_op]
+            return Outcome(
+                _ordered(count_op, len(selected), limit),
+                len(selected),
+                lambda: f"{path}: {len(selected)} matching, expected {count_op} {limit}",
+            )
+        assert inner is not None
+        results = [(item, inner(item)) for item in selected]
+        return _quantify(key, path, len(selected), results)
+
+    return run
+
+
+def _quantify(key: str, path: str, total: int, results: list[tuple[Any, Outcome]]) -> Outcome:
     failing = [(item, o) for item, o in results if o.value is False]
     passing = [(item, o) for item, o in results if o.value is True]
     unknown = [(item, o) for item, o in results if o.value is None]
     if key == "every":
         if failing:
+            first = failing[0][1]
             return Outcome(
                 False,
                 [item for item, _ in failing],
-                f"{path}: {len(failing)} of {len(selected)} fail: {failing[0][1].reason}",
+                lambda: f"{path}: {len(failing)} of {total} fail: {first.reason}",
             )
         if unknown:
-            return Outcome(None, [item for item, _ in unknown], f"{path}: {unknown[0][1].reason}")
-        return Outcome(True, len(selected), f"{path}: all {len(selected)} satisfy the condition")
+            return Outcome(
+                None, [item for item, _ in unknown], lambda: f"{path}: {unknown[0][1].reason}"
+            )
+        return Outcome(True, total, lambda: f"{path}: all {total} satisfy the condition")
     if key == "some":
         if passing:
-            return Outcome(True, passing[0][0], f"{path}: {passing[0][1].reason}")
+            return Outcome(True, passing[0][0], lambda: f"{path}: {passing[0][1].reason}")
         if unknown:
-            return Outcome(None, None, f"{path}: {unknown[0][1].reason}")
-        return Outcome(
-            False, len(selected), f"{path}: none of {len(selected)} satisfy the condition"
-        )
+            return Outcome(None, None, lambda: f"{path}: {unknown[0][1].reason}")
+        return Outcome(False, total, lambda: f"{path}: none of {total} satisfy the condition")
     # none
     if passing:
         return Outcome(
             False,
             [item for item, _ in passing],
-            f"{path}: {len(passing)} match but none may: {passing[0][1].reason}",
+            lambda: f"{path}: {len(passing)} match but none may: {passing[0][1].reason}",
         )
     if unknown:
-        return Outcome(None, None, f"{path}: {unknown[0][1].reason}")
-    return Outcome(True, 0, f"{path}: none of {len(selected)} match")
+        return Outcome(None, None, lambda: f"{path}: {unknown[0][1].reason}")
+    return Outcome(True, 0, lambda: f"{path}: none of {total} match")
 
 
 def _ordered(op: str, left: Any, right: Any) -> bool:
@@ -266,54 +327,86 @@ def _ordered(op: str, left: Any, right: Any) -> bool:
     return bool(left >= right)
 
 
-def _compare(condition: Mapping[str, Any], data: Any) -> Outcome:
+_SYMBOLS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def _compile_compare(condition: Mapping[str, Any]) -> Evaluator:
+    parts = _parts(condition["path"])
     path = _label(condition["path"])
     op = next(o for o in COMPARISONS if o in condition)
     expected = condition[op]
-    value = resolve(data, condition["path"])
-    present = value is not _MISSING and value is not None
-    if op == "exists":
-        ok = present == expected
-        shown = None if value is _MISSING else value
-        state = "present" if present else "missing or unknown"
-        return Outcome(
-            ok, shown, f"{path} is {state}, expected {'present' if expected else 'absent'}"
-        )
-    if not present:
-        return Outcome(None, None, f"{path} is unknown")
+    pattern = re.compile(expected) if op == "matches" else None
+
+    def run(data: Any) -> Outcome:
+        value = _resolve(data, parts)
+        present = value is not _MISSING and value is not None
+        if op == "exists":
+            shown = None if value is _MISSING else value
+            state = "present" if present else "missing or unknown"
+            want = "present" if expected else "absent"
+            return Outcome(
+                present == expected, shown, lambda: f"{path} is {state}, expected {want}"
+            )
+        if not present:
+            return Outcome(None, None, lambda: f"{path} is unknown")
+        return _compared(op, path, value, expected, pattern)
+
+    return run
+
+
+def _compared(
+    op: str, path: str, value: Any, expected: Any, pattern: re.Pattern[str] | None
+) -> Outcome:
     if op == "empty":
         if not isinstance(value, list | dict | str):
-            return Outcome(None, value, f"{path} is {value!r}, which has no length")
-        ok = (len(value) == 0) == expected
+            return Outcome(None, value, lambda: f"{path} is {value!r}, which has no length")
+        want = "empty" if expected else "not empty"
         return Outcome(
-            ok, value, f"{path} is {_show(value)}, expected {'empty' if expected else 'not empty'}"
+            (len(value) == 0) == expected,
+            value,
+            lambda: f"{path} is {_show(value)}, expected {want}",
         )
     if op in ("equals", "not_equals"):
-        ok = (value == expected) == (op == "equals")
         word = "" if op == "equals" else "not "
-        return Outcome(ok, value, f"{path} is {_show(value)}, expected {word}{_show(expected)}")
-    if op in ("in", "not_in"):
-        ok = (value in expected) == (op == "in")
-        word = "one of" if op == "in" else "none of"
-        return Outcome(ok, value, f"{path} is {_show(value)}, expected {word} {_show(expected)}")
-    if op in ("lt", "le", "gt", "ge"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return Outcome(None, value, f"{path} is {_show(value)}, not a number")
-        symbol = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
         return Outcome(
-            _ordered(op, value, expected), value, f"{path} is {value}, expected {symbol} {expected}"
+            (value == expected) == (op == "equals"),
+            value,
+            lambda: f"{path} is {_show(value)}, expected {word}{_show(expected)}",
+        )
+    if op in ("in", "not_in"):
+        word = "one of" if op == "in" else "none of"
+        return Outcome(
+            (value in expected) == (op == "in"),
+            value,
+            lambda: f"{path} is {_show(value)}, expected {word} {_show(expected)}",
+        )
+    if op in _SYMBOLS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return Outcome(None, value, lambda: f"{path} is {_show(value)}, not a number")
+        return Outcome(
+            _ordered(op, value, expected),
+            value,
+            lambda: f"{path} is {value}, expected {_SYMBOLS[op]} {expected}",
         )
     if op == "matches":
+        assert pattern is not None
         if not isinstance(value, str):
-            return Outcome(None, value, f"{path} is {_show(value)}, not text")
-        ok = re.fullmatch(expected, value) is not None
-        return Outcome(ok, value, f"{path} is {_show(value)}, expected to match /{expected}/")
+            return Outcome(None, value, lambda: f"{path} is {_show(value)}, not text")
+        return Outcome(
+            pattern.fullmatch(value) is not None,
+            value,
+            lambda: f"{path} is {_show(value)}, expected to match /{expected}/",
+        )
     # contains
-    if isinstance(value, list) or (isinstance(value, str) and isinstance(expected, str)):
-        ok = expected in value
-    else:
-        return Outcome(None, value, f"{path} is {_show(value)}, which cannot contain a value")
-    return Outcome(ok, value, f"{path} is {_show(value)}, expected to contain {_show(expected)}")
+    if not (isinstance(value, list) or (isinstance(value, str) and isinstance(expected, str))):
+        return Outcome(
+            None, value, lambda: f"{path} is {_show(value)}, which cannot contain a value"
+        )
+    return Outcome(
+        expected in value,
+        value,
+        lambda: f"{path} is {_show(value)}, expected to contain {_show(expected)}",
+    )
 
 
 def _show(value: Any, limit: int = 120) -> str:
