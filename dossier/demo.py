@@ -75,6 +75,7 @@ def run_demo(root: Path) -> None:
             check=True,
         )
         show_holdings(server.url, str(server.ca), admin_token)
+        show_compliance(server.url, str(server.ca), admin_token)
     finally:
         server.stop()
     console.print(f"server stopped; everything is kept in {root} (run again to add more)")
@@ -116,3 +117,31 @@ def show_holdings(url: str, ca: str, admin_token: str) -> None:
                 latest[name],
             )
     console.print(table)
+
+
+def show_compliance(url: str, ca: str, admin_token: str) -> None:
+    """Per framework, how many controls are in each status (documents not yet given)."""
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    table = Table("framework", "controls", "pass", "fail", "error", "other", title="Control status")
+    for framework in ("mlps2-l3", "cii-2021", "csl-2017"):
+        response = requests.get(
+            f"{url}/api/v1/status",
+            params={"framework": framework},
+            headers=headers,
+            verify=ca,
+            timeout=60,
+        )
+        response.raise_for_status()
+        leaves = [c for c in response.json()["controls"] if c["evidence"]]
+        counts = Counter(c["status"] for c in leaves)
+        other = len(leaves) - counts["pass"] - counts["fail"] - counts["error"]
+        table.add_row(
+            f"{response.json()['framework']['title']['zh']} ({framework})",
+            str(len(leaves)),
+            str(counts["pass"]),
+            str(counts["fail"]),
+            str(counts["error"]),
+            str(other),
+        )
+    console.print(table)
+    console.print("details: dossier status --data DIR --framework mlps2-l3")
