@@ -36,10 +36,12 @@ def add_command(
     ] = None,
 ) -> None:
     """Store a document for a control: hashed, logged, counted until it expires."""
+    from evidence.keys import SigningKey
     from server.admin import open_session
     from server.blobs import BlobStore
     from server.config import DataDir
     from server.controls.documents import NewDocument, add_document, document_json
+    from server.evidence_log import EvidenceLog
 
     directory = DataDir(data)
     directory.require_initialised()
@@ -55,7 +57,8 @@ def add_command(
     )
     today = datetime.now(UTC).date()
     with open_session(directory) as session:
-        document = add_document(session, BlobStore(directory.blobs), controls, new, today)
+        log = EvidenceLog(SigningKey.load(directory.server_key))
+        document = add_document(session, BlobStore(directory.blobs), log, controls, new, today)
         typer.echo(json.dumps(document_json(document, today), indent=2))
 
 

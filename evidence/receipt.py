@@ -27,6 +27,10 @@ class Receipt(BaseModel):
     seq: int = Field(ge=1)
     log_index: int = Field(ge=0)
     received_at: Timestamp
+    # The evidence log right after this bundle was appended (signed with the receipt):
+    # an inclusion proof for `log_index` against this root shows the bundle is logged.
+    tree_size: int = Field(ge=1)
+    root: Sha256Hex
 
 
 def sign_receipt(receipt: Receipt, key: SigningKey) -> dsse.Envelope:

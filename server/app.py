@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evidence.canonical import format_timestamp
 from evidence.keys import SigningKey
+from evidence.treehead import verify_tree_head
 from server.admin import constant_time_equal, token_digest
 from server.blobs import BlobStore
 from server.body import read_limited
@@ -40,6 +41,7 @@ from server.controls.report import (
 from server.db import make_engine, migrate, session_factory
 from server.enroll import EnrollRequest, enroll
 from server.errors import ApiError
+from server.evidence_log import LogError, consistency, inclusion
 from server.ingest import Ingestor
 from server.models import Agent, Bundle, Finding, Host, Record
 
@@ -288,7 +290,9 @@ def create_app(data: DataDir) -> FastAPI:
         def store() -> dict[str, Any]:
             today = datetime.now(UTC).date()
             with ingestor.log_lock, sessions() as session:
-                document = add_document(session, BlobStore(data.blobs), controls, new, today)
+                document = add_document(
+                    session, BlobStore(data.blobs), ingestor.log, controls, new, today
+                )
                 return document_json(document, today)
 
         try:
@@ -302,6 +306,44 @@ def create_app(data: DataDir) -> FastAPI:
         with sessions() as session:
             rows = list_documents(session, framework, control)
             return {"documents": [document_json(row, today) for row in rows]}
+
+    @app.get("/api/v1/log/head")
+    def log_head() -> Response:
+        """The evidence log's current size and root, signed by the server key."""
+        with sessions() as session:
+            envelope = ingestor.log.head(session)
+        return Response(envelope.to_bytes(), media_type="application/json")
+
+    @app.get("/api/v1/log/proof", dependencies=admin)
+    def log_proof(bundle: str, size: int | None = None) -> dict[str, Any]:
+        """Inclusion proof of a bundle in the log of `size` entries (default: now)."""
+        with sessions() as session:
+            stored = session.get(Bundle, bundle)
+            if stored is None:
+                raise ApiError(404, "unknown_bundle", f"no bundle {bundle}")
+            head = ingestor.log.head(session)
+            tree = verify_tree_head(head, server_key.public)
+            size = tree.size if size is None else size
+            try:
+                proof = inclusion(session, stored.log_index, size)
+            except LogError as exc:
+                raise ApiError(422, "bad_query", str(exc)) from exc
+        return {
+            "bundle_id": bundle,
+            "log_index": stored.log_index,
+            "tree_size": size,
+            "proof": [node.hex() for node in proof],
+            "tree_head": head.to_json(),
+        }
+
+    @app.get("/api/v1/log/consistency", dependencies=admin)
+    def log_consistency(from_size: int = Query(alias="from"), to: int = Query()) -> dict[str, Any]:
+        with sessions() as session:
+            try:
+                proof = consistency(session, from_size, to)
+            except LogError as exc:
+                raise ApiError(422, "bad_query", str(exc)) from exc
+        return {"from": from_size, "to": to, "proof": [node.hex() for node in proof]}
 
     @app.get("/api/v1/changes", dependencies=admin)
     def changes(since: str) -> dict[str, Any]:

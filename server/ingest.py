@@ -24,7 +24,8 @@ from server.blobs import BlobStore
 from server.controls.catalog import Configs
 from server.controls.store import record_decisions
 from server.errors import REJECTION_STATUS, ApiError
-from server.models import Agent, Bundle, Finding, Host, LogEntry, Record
+from server.evidence_log import EvidenceLog
+from server.models import Agent, Bundle, Finding, Host, Record
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Ingestor:
         self._server_key = server_key
         # Checks are evaluated in the same transaction that stores the evidence.
         self._controls = controls
+        self.log = EvidenceLog(server_key)
         # One writer at a time in this process keeps the log index contiguous; unique
         # constraints still guard against other processes (retry below).
         self._lock = threading.Lock()
@@ -136,14 +138,16 @@ class Ingestor:
             )
 
         now = utc_now_iso()
-        log_index = session.scalar(select(func.count()).select_from(LogEntry)) or 0
+        logged = self.log.append(session, "bundle", bundle_id, now)
         receipt = sign_receipt(
             Receipt(
                 bundle_id=bundle_id,
                 agent_id=agent.id,
                 seq=payload.seq,
-                log_index=log_index,
+                log_index=logged.index,
                 received_at=now,
+                tree_size=logged.size,
+                root=logged.root.hex(),
             ),
             self._server_key,
         ).to_bytes()
@@ -159,11 +163,10 @@ class Ingestor:
                 created_at=payload.created_at,
                 received_at=now,
                 size=len(stored),
-                log_index=log_index,
+                log_index=logged.index,
                 receipt=receipt.decode(),
             )
         )
-        session.add(LogEntry(idx=log_index, kind="bundle", ref=bundle_id, appended_at=now))
         session.flush()
         for index, record in enumerate(payload.records):
             session.add(

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence.canonical import sha256_hex, utc_now_iso
 from server.blobs import BlobStore
 from server.controls.catalog import Configs
 from server.controls.errors import ReportError
-from server.models import Document, LogEntry
+from server.evidence_log import EvidenceLog
+from server.models import Document
 
 DOCUMENT_KINDS = (
     "policy",
@@ -45,7 +46,12 @@ class NewDocument:
 
 
 def add_document(
-    session: Session, blobs: BlobStore, configs: Configs, new: NewDocument, today: date
+    session: Session,
+    blobs: BlobStore,
+    log: EvidenceLog,
+    configs: Configs,
+    new: NewDocument,
+    today: date,
 ) -> Document:
     catalog = configs.catalogs.get(new.framework)
     if catalog is None:
@@ -75,7 +81,8 @@ def add_document(
     digest = sha256_hex(new.content)
     blobs.put(digest, new.content)
     now = utc_now_iso()
-    log_index = session.scalar(select(func.count()).select_from(LogEntry)) or 0
+    ref = sha256_hex(f"document|{digest}|{new.framework}|{new.control_id}|{now}".encode())
+    logged = log.append(session, "document", ref, now)
     document = Document(
         sha256=digest,
         framework=new.framework,
@@ -86,11 +93,9 @@ def add_document(
         uploaded_by=new.uploaded_by.strip(),
         uploaded_at=now,
         valid_until=valid_until.isoformat(),
-        log_index=log_index,
+        log_index=logged.index,
     )
     session.add(document)
-    ref = sha256_hex(f"document|{digest}|{new.framework}|{new.control_id}|{now}".encode())
-    session.add(LogEntry(idx=log_index, kind="document", ref=ref, appended_at=now))
     session.commit()
     return document
 

@@ -66,6 +66,8 @@ def receipt(bundle_id: str = "a" * 64) -> Receipt:
         seq=3,
         log_index=7,
         received_at="2026-11-24T08:00:00Z",
+        tree_size=8,
+        root="c" * 64,
     )
 
 
