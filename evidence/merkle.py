@@ -246,3 +246,36 @@ def _hash_list(proof: object) -> list[bytes] | None:
             return None
         path.append(bytes(element))
     return path
+
+
+def inclusion_proofs(
+    leaf_hashes: Sequence[bytes], indices: Sequence[int]
+) -> dict[int, list[bytes]]:
+    """Inclusion proofs for many leaves of one tree at once (an export proves thousands).
+
+    Builds each level once (an unpaired last node moves up unchanged, which gives the
+    RFC 6962 tree), then reads every path off the levels: O(n + k log n) instead of
+    O(k n) for k separate `inclusion_proof` calls. Same proofs, same order.
+    """
+    size = len(leaf_hashes)
+    for index in indices:
+        if not 0 <= index < size:
+            raise ValueError(f"leaf index {index} is out of range for a tree of {size} leaves")
+    levels: list[list[bytes]] = [list(leaf_hashes)]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        above = [node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+        if len(below) % 2:
+            above.append(below[-1])
+        levels.append(above)
+    proofs: dict[int, list[bytes]] = {}
+    for index in indices:
+        path: list[bytes] = []
+        position = index
+        for level in levels[:-1]:
+            sibling = position ^ 1
+            if sibling < len(level):
+                path.append(level[sibling])
+            position //= 2
+        proofs[index] = path
+    return proofs

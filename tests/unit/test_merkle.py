@@ -601,3 +601,14 @@ def test_consistency_proofs_verify_and_resist_tampering(hashes: list[bytes], dat
         assert not verify_consistency(old_size, new_size, old_root, new_root, proof[1:])
     if old_root != new_root:
         assert not verify_consistency(old_size, new_size, new_root, old_root, proof)
+
+
+def test_batch_inclusion_proofs_equal_single_proofs() -> None:
+    from evidence.merkle import inclusion_proofs
+
+    for size in [*range(1, 70), 255, 256, 257, 1000]:
+        hashes = [leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
+        indices = sorted({0, size - 1, size // 2, size // 3, (size * 7) // 11})
+        batch = inclusion_proofs(hashes, indices)
+        for index in indices:
+            assert batch[index] == inclusion_proof(hashes, index), (size, index)

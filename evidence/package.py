@@ -1,0 +1,366 @@
+"""The inspector package: its layout, manifest format, and offline verification.
+
+Shared by the server (which writes packages) and `dossier verify` (which needs nothing
+but the zip file and, ideally, the server's public key obtained out of band).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from evidence import dsse
+from evidence.bundle import SignedBundle, verify_bundle
+from evidence.canonical import sha256_hex
+from evidence.errors import BundleRejected, EvidenceError
+from evidence.keys import PublicKey
+from evidence.merkle import verify_inclusion
+from evidence.treehead import TreeHead, entry_leaf, verify_tree_head
+
+MANIFEST = "MANIFEST.sha256"
+MANIFEST_SIGNATURE = "MANIFEST.sha256.sig"
+MANIFEST_PAYLOAD_TYPE = "application/vnd.dossier.manifest+sha256"
+SUMMARY = "summary.json"
+SERVER_KEY = "keys/server.pub"
+AGENT_KEYS = "keys/agents.json"
+TREE_HEAD = "log/tree-head.json"
+PROOFS = "log/proofs.json"
+BUNDLES = "bundles/"
+DOCUMENTS = "documents/"
+MAX_MEMBER_BYTES = 256 * 1024 * 1024
+
+
+def manifest_line(sha256: str, name: str) -> str:
+    return f"{sha256}  {name}\n"
+
+
+def parse_manifest(text: str) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or not name:
+            raise PackageError(f"{MANIFEST} line {number} is not '<sha256>  <path>'")
+        if name in entries:
+            raise PackageError(f"{MANIFEST} lists {name} twice")
+        entries[name] = digest
+    return entries
+
+
+class PackageError(EvidenceError):
+    """The package cannot be read at all (not a zip, no manifest)."""
+
+    code = "package_unreadable"
+
+
+@dataclass
+class VerifyReport:
+    server_keyid: str = ""
+    server_key_source: str = ""
+    files: int = 0
+    bundles: int = 0
+    documents: int = 0
+    proofs: int = 0
+    verdicts: int = 0
+    tree_size: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_package(path: Path, server_key: PublicKey | None = None) -> VerifyReport:
+    """Check everything in the package offline; every failure is named in `problems`."""
+    report = VerifyReport()
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise PackageError(f"{path}: not a readable zip file: {exc}") from exc
+    with archive:
+        names = [info.filename for info in archive.infolist() if not info.is_dir()]
+        if MANIFEST not in names or MANIFEST_SIGNATURE not in names:
+            raise PackageError(
+                f"{path}: no {MANIFEST} and {MANIFEST_SIGNATURE}: not a Dossier package"
+            )
+        key = _server_key(archive, server_key, report)
+        manifest_bytes = _read(archive, MANIFEST)
+        _check_manifest_signature(archive, manifest_bytes, key, report)
+        try:
+            manifest = parse_manifest(manifest_bytes.decode("utf-8"))
+        except (UnicodeDecodeError, PackageError) as exc:
+            report.problems.append(f"{MANIFEST}: {exc}")
+            return report
+        contents = _check_files(archive, names, manifest, report)
+    _check_evidence(contents, key, report)
+    return report
+
+
+def _read(archive: zipfile.ZipFile, name: str) -> bytes:
+    info = archive.getinfo(name)
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise PackageError(f"{name} is larger than {MAX_MEMBER_BYTES} bytes")
+    return archive.read(name)
+
+
+def _server_key(
+    archive: zipfile.ZipFile, given: PublicKey | None, report: VerifyReport
+) -> PublicKey:
+    if given is not None:
+        report.server_keyid, report.server_key_source = given.keyid, "given"
+        return given
+    try:
+        packaged = PublicKey.from_b64(_read(archive, SERVER_KEY).decode("ascii").strip())
+    except (KeyError, UnicodeDecodeError, EvidenceError) as exc:
+        raise PackageError(f"no usable {SERVER_KEY} and no --server-key given: {exc}") from exc
+    report.server_keyid, report.server_key_source = packaged.keyid, "packaged"
+    return packaged
+
+
+def _check_manifest_signature(
+    archive: zipfile.ZipFile, manifest: bytes, key: PublicKey, report: VerifyReport
+) -> None:
+    try:
+        envelope = dsse.parse(_read(archive, MANIFEST_SIGNATURE))
+        signed = dsse.verify(envelope, MANIFEST_PAYLOAD_TYPE, key)
+    except BundleRejected as exc:
+        report.problems.append(f"{MANIFEST_SIGNATURE}: {exc}")
+        return
+    if signed != manifest:
+        report.problems.append(
+            f"{MANIFEST}: differs from what the server signed ({MANIFEST_SIGNATURE})"
+        )
+
+
+def _check_files(
+    archive: zipfile.ZipFile, names: list[str], manifest: dict[str, str], report: VerifyReport
+) -> dict[str, bytes]:
+    contents: dict[str, bytes] = {}
+    present = set(names) - {MANIFEST, MANIFEST_SIGNATURE}
+    for name in sorted(set(manifest) - present):
+        report.problems.append(f"{name}: listed in {MANIFEST} but missing from the package")
+    for name in sorted(present - set(manifest)):
+        report.problems.append(f"{name}: in the package but not in {MANIFEST}")
+    for name in sorted(present & set(manifest)):
+        data = _read(archive, name)
+        report.files += 1
+        if hashlib.sha256(data).hexdigest() != manifest[name]:
+            report.problems.append(f"{name}: SHA-256 differs from {MANIFEST} (altered)")
+            continue
+        contents[name] = data
+    return contents
+
+
+def _json(contents: dict[str, bytes], name: str, report: VerifyReport) -> Any:
+    data = contents.get(name)
+    if data is None:
+        report.problems.append(f"{name}: missing or altered; cannot check what depends on it")
+        return None
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        report.problems.append(f"{name}: not JSON: {exc}")
+        return None
+
+
+def _check_evidence(
+    contents: dict[str, bytes], server_key: PublicKey, report: VerifyReport
+) -> None:
+    agents = _json(contents, AGENT_KEYS, report) or []
+    keys = {a["id"]: PublicKey.from_b64(a["public_key"]) for a in agents if isinstance(a, dict)}
+    bundles = _check_bundles(contents, keys, report)
+    head = _check_tree_head(contents, server_key, report)
+    proofs = _json(contents, PROOFS, report) or {}
+    summary = _json(contents, SUMMARY, report)
+    if head is not None:
+        _check_proofs(bundles, summary, proofs, head, report)
+    if summary is not None:
+        _check_summary(summary, bundles, contents, report)
+
+
+def _check_bundles(
+    contents: dict[str, bytes], keys: dict[str, PublicKey], report: VerifyReport
+) -> dict[str, SignedBundle]:
+    bundles: dict[str, SignedBundle] = {}
+    for name, data in contents.items():
+        if not name.startswith(BUNDLES):
+            continue
+        report.bundles += 1
+        claimed = name.removeprefix(BUNDLES).removesuffix(".json")
+        try:
+            envelope = dsse.parse(data)
+            keyid = dsse.single_keyid(envelope)
+            key = next((k for k in keys.values() if k.keyid == keyid), None)
+            if key is None:
+                report.problems.append(
+                    f"{name}: signed by key {keyid[:16]}…, not a packaged agent key"
+                )
+                continue
+            bundle = verify_bundle(envelope, key)
+        except BundleRejected as exc:
+            report.problems.append(f"{name}: {exc.code}: {exc}")
+            continue
+        if bundle.bundle_id != claimed:
+            report.problems.append(f"{name}: holds bundle {bundle.bundle_id}, not {claimed}")
+            continue
+        if keys.get(bundle.payload.agent_id) is not key:
+            report.problems.append(
+                f"{name}: names agent {bundle.payload.agent_id} but another agent's key signed it"
+            )
+            continue
+        bundles[bundle.bundle_id] = bundle
+    chains: dict[tuple[str, str], list[SignedBundle]] = defaultdict(list)
+    for bundle in bundles.values():
+        chains[(bundle.payload.agent_id, bundle.payload.host.id)].append(bundle)
+    for (agent, host), chain in chains.items():
+        chain.sort(key=lambda b: b.payload.seq)
+        for before, after in pairwise(chain):
+            if after.payload.seq == before.payload.seq:
+                report.problems.append(
+                    f"chain {agent}/{host}: two bundles claim seq {after.payload.seq}"
+                )
+            elif (
+                after.payload.seq == before.payload.seq + 1
+                and after.payload.prev != before.bundle_id
+            ):
+                report.problems.append(
+                    f"chain {agent}/{host}: seq {after.payload.seq} does not link to "
+                    f"seq {before.payload.seq}"
+                )
+    return bundles
+
+
+def _check_tree_head(
+    contents: dict[str, bytes], key: PublicKey, report: VerifyReport
+) -> TreeHead | None:
+    data = contents.get(TREE_HEAD)
+    if data is None:
+        report.problems.append(f"{TREE_HEAD}: missing or altered")
+        return None
+    try:
+        head = verify_tree_head(dsse.parse(data), key)
+    except BundleRejected as exc:
+        report.problems.append(f"{TREE_HEAD}: {exc}")
+        return None
+    report.tree_size = head.size
+    return head
+
+
+def _check_proofs(
+    bundles: dict[str, SignedBundle],
+    summary: Any,
+    proofs: dict[str, Any],
+    head: TreeHead,
+    report: VerifyReport,
+) -> None:
+    root = bytes.fromhex(head.root)
+    listed = {b["id"]: b for b in (summary or {}).get("bundles", []) if isinstance(b, dict)}
+    for bundle_id in bundles:
+        proof = proofs.get(f"bundle:{bundle_id}")
+        if proof is None:
+            report.problems.append(f"bundle {bundle_id}: no inclusion proof in {PROOFS}")
+            continue
+        nodes = [bytes.fromhex(n) for n in proof.get("proof", [])]
+        index = proof.get("index")
+        if not verify_inclusion(entry_leaf("bundle", bundle_id), index, head.size, nodes, root):
+            report.problems.append(
+                f"bundle {bundle_id}: inclusion proof does not verify against the signed tree head"
+            )
+            continue
+        report.proofs += 1
+        if bundle_id in listed and listed[bundle_id].get("log_index") != index:
+            report.problems.append(
+                f"bundle {bundle_id}: {SUMMARY} gives another log index than its proof"
+            )
+    for ref, proof in proofs.items():
+        if not ref.startswith("document:"):
+            continue
+        nodes = [bytes.fromhex(n) for n in proof.get("proof", [])]
+        if verify_inclusion(
+            entry_leaf("document", ref.removeprefix("document:")),
+            proof.get("index"),
+            head.size,
+            nodes,
+            root,
+        ):
+            report.proofs += 1
+        else:
+            report.problems.append(
+                f"{ref}: inclusion proof does not verify against the signed tree head"
+            )
+
+
+def _check_summary(
+    summary: dict[str, Any],
+    bundles: dict[str, SignedBundle],
+    contents: dict[str, bytes],
+    report: VerifyReport,
+) -> None:
+    for entry in summary.get("bundles", []):
+        bundle = bundles.get(entry.get("id"))
+        if bundle is None:
+            report.problems.append(
+                f"{SUMMARY}: lists bundle {entry.get('id')}, which is not in the package"
+            )
+            continue
+        payload = bundle.payload
+        if (entry.get("agent_id"), entry.get("host_id"), entry.get("seq")) != (
+            payload.agent_id,
+            payload.host.id,
+            payload.seq,
+        ):
+            report.problems.append(
+                f"{SUMMARY}: bundle {bundle.bundle_id} is described as another agent, "
+                "host or seq than it is"
+            )
+    chains: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for entry in summary.get("bundles", []):
+        chains[(entry.get("agent_id"), entry.get("host_id"))].append(entry)
+    for chain in chains.values():
+        by_seq = sorted(chain, key=lambda e: e.get("seq", 0))
+        indexes = [e.get("log_index", 0) for e in by_seq]
+        if indexes != sorted(indexes):
+            report.problems.append(
+                f"{SUMMARY}: chain of host {chain[0].get('host_id')} is out of order in the log"
+            )
+    for control in summary.get("controls", []):
+        for check in control.get("checks", []):
+            report.verdicts += 1
+            where = f"control {control.get('id')}: {check.get('check_id')}"
+            evidence = check.get("evidence")
+            if evidence is None:
+                if check.get("status") in ("pass", "fail", "error", "not_applicable"):
+                    report.problems.append(
+                        f"{where}: verdict on {check.get('host_id')} cites no evidence"
+                    )
+                continue
+            bundle = bundles.get(evidence.get("bundle_id"))
+            if bundle is None:
+                report.problems.append(
+                    f"{where}: cites bundle {evidence.get('bundle_id')}, "
+                    "not in the package (or not valid)"
+                )
+                continue
+            index = evidence.get("record_index", -1)
+            records = bundle.payload.records
+            if not 0 <= index < len(records) or records[index].collected_at != evidence.get(
+                "collected_at"
+            ):
+                report.problems.append(f"{where}: cites a record its bundle does not hold")
+        for document in control.get("documents", []):
+            name = f"{DOCUMENTS}{document.get('sha256')}"
+            data = contents.get(name)
+            if data is None:
+                report.problems.append(
+                    f"control {control.get('id')}: document {document.get('filename')} "
+                    "is missing or altered"
+                )
+            elif sha256_hex(data) != document.get("sha256"):
+                report.problems.append(f"{name}: does not hash to its name")
+            else:
+                report.documents += 1
