@@ -20,6 +20,7 @@ from dossier.controls_cli import app as controls_app
 from dossier.controls_cli import changes_command as controls_changes_command
 from dossier.controls_cli import status_command as controls_status_command
 from dossier.documents_cli import app as documents_app
+from dossier.export_cli import export_command, verify_command
 from evidence.errors import EvidenceError
 from server.cli import app as server_app
 from server.config import ConfigError as ServerConfigError
@@ -40,6 +41,8 @@ app.add_typer(controls_app, name="controls")
 app.add_typer(documents_app, name="documents")
 app.command("status")(controls_status_command)
 app.command("changes")(controls_changes_command)
+app.command("export")(export_command)
+app.command("verify")(verify_command)
 
 # Errors that carry a complete, user-facing message: one line, exit 2, no traceback.
 USER_ERRORS = (

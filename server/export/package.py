@@ -1,0 +1,334 @@
+"""`dossier export`: the inspector package, written as a zip one member at a time.
+
+Everything rendered (HTML, OSCAL) comes from `summary.json`, which comes from the
+same status report as `dossier status`. Evidence is copied as stored (signed bundles,
+documents), with the keys and log proofs needed to check it offline, and every file
+is listed in a manifest the server signs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from evidence import dsse
+from evidence.canonical import format_timestamp, parse_timestamp
+from evidence.keys import SigningKey
+from evidence.merkle import inclusion_proofs
+from evidence.package import (
+    AGENT_KEYS,
+    BUNDLES,
+    DOCUMENTS,
+    MANIFEST,
+    MANIFEST_PAYLOAD_TYPE,
+    MANIFEST_SIGNATURE,
+    PROOFS,
+    SERVER_KEY,
+    SUMMARY,
+    TREE_HEAD,
+    manifest_line,
+)
+from server.blobs import BlobStore
+from server.controls.catalog import Configs
+from server.controls.errors import ReportError
+from server.controls.report import framework_status
+from server.evidence_log import EvidenceLog, leaf_hashes
+from server.models import Agent, Bundle, Document, Host, LogEntry
+
+STALE_AFTER = timedelta(days=365)  # the annual assessment: evidence older than this is flagged
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    files: int
+    bundles: int
+    documents: int
+    controls: int
+    bytes: int
+
+
+class PackageWriter:
+    """Adds members to the zip and remembers each one's SHA-256 for the manifest."""
+
+    def __init__(self, path: Path) -> None:
+        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED)
+        self.lines: list[str] = []
+
+    def add(self, name: str, data: bytes) -> None:
+        self._zip.writestr(name, data)
+        self.lines.append(manifest_line(hashlib.sha256(data).hexdigest(), name))
+
+    def finish(self, key: SigningKey) -> None:
+        manifest = "".join(self.lines).encode()
+        self._zip.writestr(MANIFEST, manifest)
+        self._zip.writestr(
+            MANIFEST_SIGNATURE, dsse.sign(MANIFEST_PAYLOAD_TYPE, manifest, key).to_bytes()
+        )
+        self._zip.close()
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
+
+
+def build_summary(
+    session: Session,
+    configs: Configs,
+    framework: str,
+    as_of: datetime,
+    period: tuple[date, date],
+    host_ids: list[str] | None,
+) -> tuple[dict[str, Any], list[Bundle], list[Document]]:
+    report = framework_status(session, configs, framework, as_of)
+    known = {h.id: h for h in session.scalars(select(Host))}
+    scope = sorted(host_ids) if host_ids else sorted(set(report["hosts"]))
+    unknown = [h for h in scope if h not in known]
+    if unknown:
+        raise ReportError(f"unknown host(s): {', '.join(unknown)}")
+    start = format_timestamp(
+        datetime.combine(period[0], datetime.min.time()).replace(tzinfo=as_of.tzinfo)
+    )
+    end = format_timestamp(as_of)
+    checks = {c.id: c for c in configs.checks}
+    cited: set[str] = set()
+    controls = []
+    documents_by_control: dict[str, list[Document]] = defaultdict(list)
+    documents = list(
+        session.scalars(
+            select(Document)
+            .where(Document.framework == framework, Document.uploaded_at <= end)
+            .order_by(Document.id)
+        )
+    )
+    for document in documents:
+        documents_by_control[document.control_id].append(document)
+    catalog = configs.catalogs[framework]
+    for control, status in zip(catalog.controls, report["controls"], strict=True):
+        rows = []
+        for result in status["checks"]:
+            if result["host_id"] not in scope:
+                continue
+            check = checks[result["check_id"]]
+            evidence = result["evidence"]
+            if evidence is not None:
+                cited.add(evidence["bundle_id"])
+                evidence = {**evidence, "collector": check.collector}
+            rows.append(
+                {
+                    **result,
+                    "evidence": evidence,
+                    "title": check.title.model_dump(),
+                    "severity": check.severity,
+                    "remediation": check.remediation.model_dump(),
+                }
+            )
+        oldest = status["oldest_evidence"]
+        controls.append(
+            {
+                "id": control.id,
+                "parent": control.parent,
+                "title": control.title.model_dump(),
+                "summary": control.summary.model_dump(),
+                "evidence_kind": control.evidence,
+                "status": status["status"],
+                "hosts_passing": status["hosts_passing"],
+                "hosts_failing": status["hosts_failing"],
+                "oldest_evidence": oldest,
+                "older_than_12_months": oldest is not None
+                and as_of - parse_timestamp(oldest) > STALE_AFTER,
+                "checks": rows,
+                "documents": [
+                    {
+                        "sha256": d.sha256,
+                        "filename": d.filename,
+                        "type": d.kind,
+                        "uploaded_by": d.uploaded_by,
+                        "uploaded_at": d.uploaded_at,
+                        "valid_until": d.valid_until,
+                        "expired": d.valid_until < as_of.date().isoformat(),
+                    }
+                    for d in documents_by_control.get(control.id, [])
+                ],
+            }
+        )
+    in_period = list(
+        session.scalars(
+            select(Bundle)
+            .where(Bundle.host_id.in_(scope), Bundle.created_at >= start, Bundle.created_at <= end)
+            .order_by(Bundle.log_index)
+        )
+    )
+    chosen = {b.id: b for b in in_period}
+    for bundle in session.scalars(select(Bundle).where(Bundle.id.in_(cited - set(chosen)))):
+        chosen[bundle.id] = bundle
+    bundles = sorted(chosen.values(), key=lambda b: b.log_index)
+    days_in_period = (period[1] - period[0]).days + 1
+    hosts_summary = []
+    host_days = 0
+    for host_id in scope:
+        days = {b.created_at[:10] for b in in_period if b.host_id == host_id}
+        host_days += len(days)
+        host = known[host_id]
+        hosts_summary.append(
+            {
+                "id": host_id,
+                "hostname": host.hostname,
+                "first_seen": host.first_seen,
+                "last_seen": host.last_seen,
+                "days_with_evidence": len(days),
+                "bundles": sum(1 for b in in_period if b.host_id == host_id),
+            }
+        )
+    gaps = [
+        {
+            "control_id": c["id"],
+            "status": row["status"],
+            "host_id": row["host_id"],
+            "check_id": row["check_id"],
+            "reason": row["reason"],
+            "remediation": row["remediation"],
+        }
+        for c in controls
+        for row in c["checks"]
+        if row["status"] not in ("pass", "not_applicable")
+    ] + [
+        {
+            "control_id": c["id"],
+            "status": c["status"],
+            "host_id": None,
+            "check_id": None,
+            "reason": "no valid document for this control"
+            if c["status"] == "document_missing"
+            else "the document for this control has expired",
+            "remediation": {
+                "en": "Upload the current document with `dossier documents add`.",
+                "zh": "使用 `dossier documents add` 上传现行有效的文档。",
+            },
+        }
+        for c in controls
+        if c["status"] in ("document_missing", "document_expired")
+        and c["evidence_kind"] in ("document", "both")
+    ]
+    counts: dict[str, int] = defaultdict(int)
+    for c in controls:
+        if c["evidence_kind"]:
+            counts[c["status"]] += 1
+    total_host_days = days_in_period * len(scope)
+    summary = {
+        "type": "dossier.export/v1",
+        "generated_at": format_timestamp(datetime.now(as_of.tzinfo)),
+        "as_of": end,
+        "period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
+        "framework": catalog.framework.model_dump(),
+        "server": {},
+        "scope": {"hosts": hosts_summary, "days_in_period": days_in_period},
+        "coverage": {
+            "host_days_with_evidence": host_days,
+            "host_days_in_period": total_host_days,
+            "ratio": f"{host_days / total_host_days:.2f}" if total_host_days else "0.00",
+        },
+        "controls": controls,
+        "gaps": gaps,
+        "bundles": [
+            {
+                "id": b.id,
+                "agent_id": b.agent_id,
+                "host_id": b.host_id,
+                "seq": b.seq,
+                "created_at": b.created_at,
+                "log_index": b.log_index,
+            }
+            for b in bundles
+        ],
+        "counts": dict(sorted(counts.items())),
+    }
+    return summary, bundles, documents
+
+
+def write_package(
+    out: Path,
+    session: Session,
+    blobs: BlobStore,
+    server_key: SigningKey,
+    summary: dict[str, Any],
+    bundles: Iterable[Bundle],
+    documents: list[Document],
+) -> ExportResult:
+    from server.export.html import render_pages
+    from server.export.oscal import assessment_results
+
+    bundles = list(bundles)
+    summary["server"] = {"keyid": server_key.keyid}
+    log = EvidenceLog(server_key)
+    head = log.head(session)
+    leaves = leaf_hashes(session)
+    document_refs = {
+        entry.idx: entry.ref
+        for entry in session.scalars(
+            select(LogEntry).where(LogEntry.idx.in_([d.log_index for d in documents]))
+        )
+    }
+    wanted = [b.log_index for b in bundles] + [d.log_index for d in documents]
+    proofs_by_index = inclusion_proofs(leaves, wanted) if wanted else {}
+    proofs: dict[str, Any] = {}
+    for bundle in bundles:
+        proofs[f"bundle:{bundle.id}"] = {
+            "index": bundle.log_index,
+            "proof": [n.hex() for n in proofs_by_index[bundle.log_index]],
+        }
+    for document in documents:
+        proofs[f"document:{document_refs[document.log_index]}"] = {
+            "index": document.log_index,
+            "proof": [n.hex() for n in proofs_by_index[document.log_index]],
+        }
+    agent_ids = {b.agent_id for b in bundles}
+    agents = [
+        {
+            "id": a.id,
+            "keyid": a.keyid,
+            "public_key": a.public_key,
+            "hostname": a.hostname,
+            "enrolled_at": a.enrolled_at,
+            "revoked_at": a.revoked_at,
+        }
+        for a in session.scalars(select(Agent).where(Agent.id.in_(agent_ids)).order_by(Agent.id))
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    writer = PackageWriter(partial)
+    writer.add(SUMMARY, _json(summary))
+    for name, page in render_pages(summary):
+        writer.add(name, page)
+    writer.add("oscal/assessment-results.json", _json(assessment_results(summary)))
+    for bundle in bundles:
+        writer.add(f"{BUNDLES}{bundle.id}.json", blobs.get(bundle.id))
+    seen: set[str] = set()
+    for document in documents:
+        if document.sha256 not in seen:
+            seen.add(document.sha256)
+            writer.add(f"{DOCUMENTS}{document.sha256}", blobs.get(document.sha256))
+    writer.add(SERVER_KEY, (server_key.public.b64() + "\n").encode())
+    writer.add(AGENT_KEYS, _json(agents))
+    writer.add(TREE_HEAD, head.to_bytes())
+    writer.add(PROOFS, _json(proofs))
+    writer.finish(server_key)
+    partial.replace(out)
+    return ExportResult(
+        out,
+        len(writer.lines) + 2,
+        len(bundles),
+        len(seen),
+        len(summary["controls"]),
+        out.stat().st_size,
+    )
