@@ -1,0 +1,1 @@
+"""Dossier inspector export: the offline, verifiable zip package and its renderings."""
