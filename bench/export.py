@@ -52,7 +52,10 @@ def populate(data: DataDir, hosts: int, days: int) -> list[bytes]:
         agent_id = enroll(
             session,
             EnrollRequest(
-                token=token, public_key=key.public.b64(), hostname="collector", machine_id=None
+                token=token.token,
+                public_key=key.public.b64(),
+                hostname="collector",
+                machine_id=None,
             ),
         ).agent_id
     start = datetime.now(UTC) - timedelta(days=days)

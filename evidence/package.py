@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence import dsse
-from evidence.bundle import SignedBundle, verify_bundle
-from evidence.canonical import sha256_hex
+from evidence.bundle import verify_bundle
 from evidence.errors import BundleRejected, EvidenceError
 from evidence.keys import PublicKey
 from evidence.merkle import verify_inclusion
@@ -75,6 +74,19 @@ class VerifyReport:
         return not self.problems
 
 
+@dataclass(frozen=True)
+class BundleFacts:
+    """What verification keeps of a bundle once its signature checked out: enough for
+    chains, proofs and citations, so a package of any size is checked in bounded memory."""
+
+    bundle_id: str
+    agent_id: str
+    host_id: str
+    seq: int
+    prev: str | None
+    record_times: tuple[str, ...]
+
+
 def verify_package(path: Path, server_key: PublicKey | None = None) -> VerifyReport:
     """Check everything in the package offline; every failure is named in `problems`."""
     report = VerifyReport()
@@ -96,9 +108,40 @@ def verify_package(path: Path, server_key: PublicKey | None = None) -> VerifyRep
         except (UnicodeDecodeError, PackageError) as exc:
             report.problems.append(f"{MANIFEST}: {exc}")
             return report
-        contents = _check_files(archive, names, manifest, report)
-    _check_evidence(contents, key, report)
+        present = set(names) - {MANIFEST, MANIFEST_SIGNATURE}
+        for name in sorted(set(manifest) - present):
+            report.problems.append(f"{name}: listed in {MANIFEST} but missing from the package")
+        for name in sorted(present - set(manifest)):
+            report.problems.append(f"{name}: in the package but not in {MANIFEST}")
+        listed = sorted(present & set(manifest))
+        small = [n for n in listed if not n.startswith((BUNDLES, DOCUMENTS))]
+        contents = {n: d for n in small if (d := _checked(archive, n, manifest, report))}
+        agents = _json(contents, AGENT_KEYS, report) or []
+        keys = {a["id"]: PublicKey.from_b64(a["public_key"]) for a in agents if isinstance(a, dict)}
+        bundles: dict[str, BundleFacts] = {}
+        documents: set[str] = set()
+        for name in listed:
+            if name.startswith(BUNDLES):
+                data = _checked(archive, name, manifest, report)
+                facts = _bundle_facts(name, data, keys, report) if data is not None else None
+                if facts is not None:
+                    bundles[facts.bundle_id] = facts
+            elif name.startswith(DOCUMENTS) and _checked(archive, name, manifest, report):
+                documents.add(name)
+    _check_chains(bundles, report)
+    _check_evidence(contents, bundles, documents, key, report)
     return report
+
+
+def _checked(
+    archive: zipfile.ZipFile, name: str, manifest: dict[str, str], report: VerifyReport
+) -> bytes | None:
+    data = _read(archive, name)
+    report.files += 1
+    if hashlib.sha256(data).hexdigest() != manifest[name]:
+        report.problems.append(f"{name}: SHA-256 differs from {MANIFEST} (altered)")
+        return None
+    return data
 
 
 def _read(archive: zipfile.ZipFile, name: str) -> bytes:
@@ -137,25 +180,6 @@ def _check_manifest_signature(
         )
 
 
-def _check_files(
-    archive: zipfile.ZipFile, names: list[str], manifest: dict[str, str], report: VerifyReport
-) -> dict[str, bytes]:
-    contents: dict[str, bytes] = {}
-    present = set(names) - {MANIFEST, MANIFEST_SIGNATURE}
-    for name in sorted(set(manifest) - present):
-        report.problems.append(f"{name}: listed in {MANIFEST} but missing from the package")
-    for name in sorted(present - set(manifest)):
-        report.problems.append(f"{name}: in the package but not in {MANIFEST}")
-    for name in sorted(present & set(manifest)):
-        data = _read(archive, name)
-        report.files += 1
-        if hashlib.sha256(data).hexdigest() != manifest[name]:
-            report.problems.append(f"{name}: SHA-256 differs from {MANIFEST} (altered)")
-            continue
-        contents[name] = data
-    return contents
-
-
 def _json(contents: dict[str, bytes], name: str, report: VerifyReport) -> Any:
     data = contents.get(name)
     if data is None:
@@ -169,70 +193,69 @@ def _json(contents: dict[str, bytes], name: str, report: VerifyReport) -> Any:
 
 
 def _check_evidence(
-    contents: dict[str, bytes], server_key: PublicKey, report: VerifyReport
+    contents: dict[str, bytes],
+    bundles: dict[str, BundleFacts],
+    documents: set[str],
+    server_key: PublicKey,
+    report: VerifyReport,
 ) -> None:
-    agents = _json(contents, AGENT_KEYS, report) or []
-    keys = {a["id"]: PublicKey.from_b64(a["public_key"]) for a in agents if isinstance(a, dict)}
-    bundles = _check_bundles(contents, keys, report)
     head = _check_tree_head(contents, server_key, report)
     proofs = _json(contents, PROOFS, report) or {}
     summary = _json(contents, SUMMARY, report)
     if head is not None:
         _check_proofs(bundles, summary, proofs, head, report)
     if summary is not None:
-        _check_summary(summary, bundles, contents, report)
+        _check_summary(summary, bundles, documents, report)
 
 
-def _check_bundles(
-    contents: dict[str, bytes], keys: dict[str, PublicKey], report: VerifyReport
-) -> dict[str, SignedBundle]:
-    bundles: dict[str, SignedBundle] = {}
-    for name, data in contents.items():
-        if not name.startswith(BUNDLES):
-            continue
-        report.bundles += 1
-        claimed = name.removeprefix(BUNDLES).removesuffix(".json")
-        try:
-            envelope = dsse.parse(data)
-            keyid = dsse.single_keyid(envelope)
-            key = next((k for k in keys.values() if k.keyid == keyid), None)
-            if key is None:
-                report.problems.append(
-                    f"{name}: signed by key {keyid[:16]}…, not a packaged agent key"
-                )
-                continue
-            bundle = verify_bundle(envelope, key)
-        except BundleRejected as exc:
-            report.problems.append(f"{name}: {exc.code}: {exc}")
-            continue
-        if bundle.bundle_id != claimed:
-            report.problems.append(f"{name}: holds bundle {bundle.bundle_id}, not {claimed}")
-            continue
-        if keys.get(bundle.payload.agent_id) is not key:
-            report.problems.append(
-                f"{name}: names agent {bundle.payload.agent_id} but another agent's key signed it"
-            )
-            continue
-        bundles[bundle.bundle_id] = bundle
-    chains: dict[tuple[str, str], list[SignedBundle]] = defaultdict(list)
+def _bundle_facts(
+    name: str, data: bytes, keys: dict[str, PublicKey], report: VerifyReport
+) -> BundleFacts | None:
+    report.bundles += 1
+    claimed = name.removeprefix(BUNDLES).removesuffix(".json")
+    try:
+        envelope = dsse.parse(data)
+        keyid = dsse.single_keyid(envelope)
+        key = next((k for k in keys.values() if k.keyid == keyid), None)
+        if key is None:
+            report.problems.append(f"{name}: signed by key {keyid[:16]}…, not a packaged agent key")
+            return None
+        bundle = verify_bundle(envelope, key)
+    except BundleRejected as exc:
+        report.problems.append(f"{name}: {exc.code}: {exc}")
+        return None
+    if bundle.bundle_id != claimed:
+        report.problems.append(f"{name}: holds bundle {bundle.bundle_id}, not {claimed}")
+        return None
+    if keys.get(bundle.payload.agent_id) is not key:
+        report.problems.append(
+            f"{name}: names agent {bundle.payload.agent_id} but another agent's key signed it"
+        )
+        return None
+    payload = bundle.payload
+    return BundleFacts(
+        bundle.bundle_id,
+        payload.agent_id,
+        payload.host.id,
+        payload.seq,
+        payload.prev,
+        tuple(record.collected_at for record in payload.records),
+    )
+
+
+def _check_chains(bundles: dict[str, BundleFacts], report: VerifyReport) -> None:
+    chains: dict[tuple[str, str], list[BundleFacts]] = defaultdict(list)
     for bundle in bundles.values():
-        chains[(bundle.payload.agent_id, bundle.payload.host.id)].append(bundle)
+        chains[(bundle.agent_id, bundle.host_id)].append(bundle)
     for (agent, host), chain in chains.items():
-        chain.sort(key=lambda b: b.payload.seq)
+        chain.sort(key=lambda b: b.seq)
         for before, after in pairwise(chain):
-            if after.payload.seq == before.payload.seq:
+            if after.seq == before.seq:
+                report.problems.append(f"chain {agent}/{host}: two bundles claim seq {after.seq}")
+            elif after.seq == before.seq + 1 and after.prev != before.bundle_id:
                 report.problems.append(
-                    f"chain {agent}/{host}: two bundles claim seq {after.payload.seq}"
+                    f"chain {agent}/{host}: seq {after.seq} does not link to seq {before.seq}"
                 )
-            elif (
-                after.payload.seq == before.payload.seq + 1
-                and after.payload.prev != before.bundle_id
-            ):
-                report.problems.append(
-                    f"chain {agent}/{host}: seq {after.payload.seq} does not link to "
-                    f"seq {before.payload.seq}"
-                )
-    return bundles
 
 
 def _check_tree_head(
@@ -252,7 +275,7 @@ def _check_tree_head(
 
 
 def _check_proofs(
-    bundles: dict[str, SignedBundle],
+    bundles: dict[str, BundleFacts],
     summary: Any,
     proofs: dict[str, Any],
     head: TreeHead,
@@ -297,8 +320,8 @@ def _check_proofs(
 
 def _check_summary(
     summary: dict[str, Any],
-    bundles: dict[str, SignedBundle],
-    contents: dict[str, bytes],
+    bundles: dict[str, BundleFacts],
+    documents: set[str],
     report: VerifyReport,
 ) -> None:
     for entry in summary.get("bundles", []):
@@ -308,12 +331,8 @@ def _check_summary(
                 f"{SUMMARY}: lists bundle {entry.get('id')}, which is not in the package"
             )
             continue
-        payload = bundle.payload
-        if (entry.get("agent_id"), entry.get("host_id"), entry.get("seq")) != (
-            payload.agent_id,
-            payload.host.id,
-            payload.seq,
-        ):
+        described = (entry.get("agent_id"), entry.get("host_id"), entry.get("seq"))
+        if described != (bundle.agent_id, bundle.host_id, bundle.seq):
             report.problems.append(
                 f"{SUMMARY}: bundle {bundle.bundle_id} is described as another agent, "
                 "host or seq than it is"
@@ -347,20 +366,14 @@ def _check_summary(
                 )
                 continue
             index = evidence.get("record_index", -1)
-            records = bundle.payload.records
-            if not 0 <= index < len(records) or records[index].collected_at != evidence.get(
-                "collected_at"
-            ):
+            times = bundle.record_times
+            if not 0 <= index < len(times) or times[index] != evidence.get("collected_at"):
                 report.problems.append(f"{where}: cites a record its bundle does not hold")
         for document in control.get("documents", []):
-            name = f"{DOCUMENTS}{document.get('sha256')}"
-            data = contents.get(name)
-            if data is None:
+            if f"{DOCUMENTS}{document.get('sha256')}" in documents:
+                report.documents += 1
+            else:
                 report.problems.append(
                     f"control {control.get('id')}: document {document.get('filename')} "
                     "is missing or altered"
                 )
-            elif sha256_hex(data) != document.get("sha256"):
-                report.problems.append(f"{name}: does not hash to its name")
-            else:
-                report.documents += 1
