@@ -78,6 +78,22 @@ class PackageWriter:
         self._zip.close()
 
 
+OBSERVED_LIMIT = 600  # characters of JSON kept per verdict; the cited record has it all
+
+
+def compact(observed: Any) -> Any:
+    """The observed value, or for a large one a preview with the full value's hash: the
+    summary stays small for thousands of hosts, and the evidence record is cited."""
+    text = json.dumps(observed, ensure_ascii=False, sort_keys=True, default=str)
+    if len(text) <= OBSERVED_LIMIT:
+        return observed
+    return {
+        "truncated": True,
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "preview": text[:OBSERVED_LIMIT],
+    }
+
+
 def _json(value: Any) -> bytes:
     return (json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
 
@@ -127,6 +143,7 @@ def build_summary(
             rows.append(
                 {
                     **result,
+                    "observed": compact(result["observed"]),
                     "evidence": evidence,
                     "title": check.title.model_dump(),
                     "severity": check.severity,
