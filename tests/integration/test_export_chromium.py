@@ -30,13 +30,8 @@ from tests.unit.test_export_html import HOSTILE_HOSTNAME, build_summary
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".cache" / "artifacts"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.access(CHROMIUM, os.X_OK),
-        reason="needs Debian's chromium (apt-get install --no-install-recommends chromium)",
-    ),
-]
+# .ci/run installs Debian's chromium: without it these tests fail, they never skip.
+pytestmark = [pytest.mark.slow]
 
 # Quiet the browser's own background traffic as far as flags allow; what is left is
 # browser-initiated and told apart from page requests in `_page_requests`.
