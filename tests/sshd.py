@@ -100,7 +100,7 @@ def start_sshd(
     config = root / "sshd_config"
     config.write_text(
         f"Port {port}\nListenAddress {address}\nHostKey {host_key}\n"
-        f"PidFile {root}/sshd.pid\nAuthorizedKeysFile {root}/authorized_keys\n"
+        f"PidFile {root}/sshd.pid\nAuthorizedKeysFile {root}/authorized_keys .ssh/authorized_keys\n"
         "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\nLogLevel ERROR\n"
     )

@@ -149,3 +149,44 @@ def test_chunked_reads_over_ssh_match_local(ssh: SSHHost, tmp_path: Path) -> Non
     next(stream)
     stream.close()
     assert ssh.read_file("/etc/hostname") == Path("/etc/hostname").read_bytes()
+
+
+SUDO_USER = "dossier-sshtest"
+
+
+@pytest.fixture(scope="module")
+def unprivileged(sshd: SshServer) -> Iterator[str]:
+    """A real unprivileged account that may use sudo without a password, for the test."""
+    created = subprocess.run(["id", SUDO_USER], capture_output=True).returncode != 0
+    if created:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", SUDO_USER], check=True)
+        # "*": no password at all, but not locked ("!"), which sshd would refuse.
+        subprocess.run(["usermod", "--password", "*", SUDO_USER], check=True)
+    # sshd reads a user's keys with that user's rights: the key goes in their own home.
+    ssh_dir = Path(f"/home/{SUDO_USER}/.ssh")
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    (ssh_dir / "authorized_keys").write_text(sshd.client_key.with_suffix(".pub").read_text())
+    subprocess.run(["chown", "-R", f"{SUDO_USER}:", str(ssh_dir)], check=True)
+    drop_in = Path("/etc/sudoers.d") / SUDO_USER
+    drop_in.write_text(f"{SUDO_USER} ALL=(root) NOPASSWD: ALL\n")
+    drop_in.chmod(0o440)
+    try:
+        yield SUDO_USER
+    finally:
+        drop_in.unlink(missing_ok=True)
+        if created:
+            subprocess.run(["userdel", "--remove", SUDO_USER], capture_output=True)
+
+
+def test_sudo_reads_what_only_root_may(sshd: SshServer, unprivileged: str) -> None:
+    accounts = all_collectors()["access.accounts"]
+    with SSHHost(target(sshd, user=unprivileged)) as plain:
+        assert plain.run(["id", "-u"], timeout=10).stdout.strip() != b"0"
+        denied = accounts.collect(plain)
+    assert denied.facts["shadow_readable"] is False
+    assert any("/etc/shadow: permission denied" in error for error in denied.errors)
+    with SSHHost(target(sshd, user=unprivileged, sudo=True)) as elevated:
+        assert elevated.run(["id", "-u"], timeout=10).stdout.strip() == b"0"
+        allowed = accounts.collect(elevated)
+    local = accounts.collect(LocalHost())
+    assert allowed.errors == [] and allowed.facts == local.facts
