@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -32,24 +31,14 @@ def export_command(
     from server.admin import open_session
     from server.blobs import BlobStore
     from server.config import DataDir
-    from server.controls.errors import ReportError
     from server.controls.report import parse_as_of
-    from server.export.package import build_summary, write_package
+    from server.export.package import build_summary, parse_period, write_package
 
     directory = DataDir(data)
     directory.require_initialised()
     controls = directory.load_settings().load_controls(directory.root)
     moment = parse_as_of(as_of)
-    if period:
-        start_text, sep, end_text = period.partition("..")
-        try:
-            span = (date.fromisoformat(start_text), date.fromisoformat(end_text))
-        except ValueError as exc:
-            raise ReportError(f"--period {period!r} must be YYYY-MM-DD..YYYY-MM-DD") from exc
-        if not sep or span[0] > span[1]:
-            raise ReportError(f"--period {period!r} must be FROM..TO with FROM <= TO")
-    else:
-        span = (moment.date() - timedelta(days=364), moment.date())
+    span = parse_period(period, moment)
     with open_session(directory) as session:
         summary, bundles, documents = build_summary(
             session, controls, framework, moment, span, hosts

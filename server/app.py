@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evidence.canonical import format_timestamp
@@ -344,6 +348,38 @@ def create_app(data: DataDir) -> FastAPI:
             except LogError as exc:
                 raise ApiError(422, "bad_query", str(exc)) from exc
         return {"from": from_size, "to": to, "proof": [node.hex() for node in proof]}
+
+    @app.get("/api/v1/export", dependencies=admin)
+    def export(
+        framework: str,
+        as_of: str | None = None,
+        period: str | None = None,
+        host: Annotated[list[str] | None, Query()] = None,
+    ) -> FileResponse:
+        """The inspector package as a zip (what `dossier export` writes)."""
+        from server.export.package import build_summary, parse_period, write_package
+
+        directory = tempfile.mkdtemp(prefix="dossier-export-")
+        out = Path(directory) / f"dossier-{framework}.zip"
+        try:
+            moment = parse_as_of(as_of)
+            span = parse_period(period, moment)
+            with sessions() as session:
+                summary, bundles, documents = build_summary(
+                    session, controls, framework, moment, span, host
+                )
+                write_package(
+                    out, session, BlobStore(data.blobs), server_key, summary, bundles, documents
+                )
+        except ReportError as exc:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise ApiError(422, "bad_query", str(exc)) from exc
+        return FileResponse(
+            out,
+            media_type="application/zip",
+            filename=out.name,
+            background=BackgroundTask(shutil.rmtree, directory, ignore_errors=True),
+        )
 
     @app.get("/api/v1/changes", dependencies=admin)
     def changes(since: str) -> dict[str, Any]:

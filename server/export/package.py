@@ -78,6 +78,20 @@ class PackageWriter:
         self._zip.close()
 
 
+def parse_period(text: str | None, as_of: datetime) -> tuple[date, date]:
+    """`FROM..TO` (YYYY-MM-DD, inclusive), or the 12 months that end on `as_of`."""
+    if not text:
+        return as_of.date() - timedelta(days=364), as_of.date()
+    start_text, sep, end_text = text.partition("..")
+    try:
+        span = (date.fromisoformat(start_text), date.fromisoformat(end_text))
+    except ValueError as exc:
+        raise ReportError(f"period {text!r} must be YYYY-MM-DD..YYYY-MM-DD") from exc
+    if not sep or span[0] > span[1]:
+        raise ReportError(f"period {text!r} must be FROM..TO with FROM <= TO")
+    return span
+
+
 OBSERVED_LIMIT = 600  # characters of JSON kept per verdict; the cited record has it all
 
 

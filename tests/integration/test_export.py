@@ -246,3 +246,37 @@ def test_bundles_in_the_package_verify_with_packaged_agent_keys(exported: Export
             envelope = dsse.parse(data)
             agent = json.loads(envelope.payload_bytes())["agent_id"]
             assert verify_bundle(envelope, keys[agent]).bundle_id == name[8:-5]
+
+
+def test_export_over_the_api_verifies_too(exported: Exported, tmp_path: Path) -> None:
+    import requests
+
+    server = exported.server
+    response = requests.get(
+        f"{server.url}/api/v1/export",
+        params={"framework": "mlps2-l3"},
+        headers={"Authorization": f"Bearer {server.admin_token}"},
+        verify=server.ca,
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    package = tmp_path / "api.zip"
+    package.write_bytes(response.content)
+    code, out = verify(package)
+    assert code == 0, out
+    bad = requests.get(
+        f"{server.url}/api/v1/export",
+        params={"framework": "mlps2-l3", "period": "2026-12-01..2026-01-01"},
+        headers={"Authorization": f"Bearer {server.admin_token}"},
+        verify=server.ca,
+        timeout=30,
+    )
+    assert bad.status_code == 422 and "FROM <= TO" in bad.json()["detail"]
+    unauthenticated = requests.get(
+        f"{server.url}/api/v1/export",
+        params={"framework": "mlps2-l3"},
+        verify=server.ca,
+        timeout=30,
+    )
+    assert unauthenticated.status_code == 401
