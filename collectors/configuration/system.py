@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from collectors.access.accounts import parse_group, parse_passwd
 from collectors.host import FileStat
+from collectors.processes import running_process_names
 from collectors.provenance import Collection
 from collectors.registry import collector
 from evidence.canonical import sha256_hex
@@ -448,18 +449,6 @@ def _enabled_units(c: Collection) -> set[str]:
     return {unit.removesuffix(".service") for unit in units}
 
 
-def _running_processes(c: Collection) -> set[str] | None:
-    psutil = c.psutil("psutil.process_iter(['name'])")
-    if psutil is None:
-        return None
-    names = set()
-    for process in psutil.process_iter(["name"]):
-        name = process.info.get("name")
-        if name:
-            names.add(str(name))
-    return names
-
-
 Evidence = Literal["running", "enabled", "installed"]
 
 
@@ -467,7 +456,7 @@ def _choose_daemon(
     c: Collection,
 ) -> tuple[TimeDaemon | None, Evidence | None, list[Daemon], bool | None]:
     installed = [d for d in TIME_DAEMONS if _first_existing(c, d.binaries) is not None]
-    processes = _running_processes(c)
+    processes = running_process_names(c)
     if processes is not None:
         for daemon in TIME_DAEMONS:
             if processes & set(daemon.processes):

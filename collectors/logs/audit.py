@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
+from collectors.processes import running_process_names
 from collectors.provenance import Collection
 from collectors.registry import collector
 
@@ -25,7 +26,6 @@ AUDITCTL_PATHS = ("/sbin/auditctl", "/usr/sbin/auditctl")
 AUDITD_CONF = "/etc/audit/auditd.conf"
 RULES_D = "/etc/audit/rules.d"
 AUDIT_RULES = "/etc/audit/audit.rules"
-PROC = "/proc"
 CRITICAL_FILES = (
     "/etc/passwd",
     "/etc/shadow",
@@ -37,7 +37,6 @@ CRITICAL_FILES = (
 TIME_SYSCALLS = frozenset({"adjtimex", "settimeofday", "clock_settime", "stime"})
 EXEC_SYSCALLS = frozenset({"execve", "execveat"})
 SMALL_FILE_MAX = 4 * 1024 * 1024
-MAX_PROCESSES = 65536
 MAX_SAFE = 2**53 - 1
 CONF_KEYS = (
     "log_file",
@@ -272,20 +271,8 @@ def loaded_count_text(stdout: str) -> str:
 
 
 def _running(c: Collection) -> bool | None:
-    psutil = c.psutil("psutil.process_iter(['name'])")
-    if psutil is not None:
-        return any(
-            process.info.get("name") == "auditd" for process in psutil.process_iter(["name"])
-        )
-    entries = c.list_dir(PROC, missing_ok=True)
-    pids = [name for name in entries or [] if name.isdigit()][:MAX_PROCESSES]
-    if not pids:
-        return None  # no process table: a filesystem tree, or /proc unreadable
-    for pid in pids:
-        comm = c.read_text(f"{PROC}/{pid}/comm", max_bytes=4096, missing_ok=True)
-        if comm is not None and comm.strip() == "auditd":
-            return True
-    return False
+    names = running_process_names(c)
+    return None if names is None else "auditd" in names
 
 
 def _loaded(c: Collection) -> tuple[RuleSummary | None, int | None]:

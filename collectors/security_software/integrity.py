@@ -17,9 +17,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from collectors.processes import running_process_names
 from collectors.provenance import Collection
 from collectors.registry import collector
-from collectors.security_software.antimalware import is_running, running_process_names
+from collectors.security_software.antimalware import is_running
 from evidence.canonical import format_timestamp
 
 AIDE_BINARIES = ("/usr/bin/aide", "/usr/sbin/aide", "/usr/local/bin/aide")
