@@ -1,4 +1,4 @@
-"""The `dossier` command: one CLI with agent, server and demo subcommands."""
+"""The `dossier` command: agent, server, collect, controls, export and verify, one CLI."""
 
 from __future__ import annotations
 
