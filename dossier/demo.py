@@ -78,7 +78,24 @@ def run_demo(root: Path) -> None:
         show_compliance(server.url, str(server.ca), admin_token)
     finally:
         server.stop()
-    console.print(f"server stopped; everything is kept in {root} (run again to add more)")
+    package = root / "mlps2-l3.zip"
+    console.print(f"[bold]5.[/bold] exporting the inspector package to {package}")
+    run_step(
+        "export",
+        dossier_argv(
+            "export", "--data", str(data.root), "--framework", "mlps2-l3", "--out", str(package)
+        ),
+        quiet=True,
+    )
+    console.print("[bold]6.[/bold] verifying it offline, as an inspector would")
+    run_step(
+        "verify",
+        dossier_argv("verify", str(package), "--server-key", str(data.server_public_key)),
+    )
+    console.print(
+        f"server stopped; everything is kept in {root} (run again to add more); "
+        f"open {package.name} → index.html in a browser"
+    )
 
 
 def show_holdings(url: str, ca: str, admin_token: str) -> None:
