@@ -347,10 +347,13 @@ def _check_summary(
             report.problems.append(
                 f"{SUMMARY}: chain of host {chain[0].get('host_id')} is out of order in the log"
             )
+    definitions = summary.get("checks", {})
     for control in summary.get("controls", []):
         for check in control.get("checks", []):
             report.verdicts += 1
             where = f"control {control.get('id')}: {check.get('check_id')}"
+            if check.get("check_id") not in definitions:
+                report.problems.append(f"{where}: no definition of this check in {SUMMARY}")
             evidence = check.get("evidence")
             if evidence is None:
                 if check.get("status") in ("pass", "fail", "error", "not_applicable"):

@@ -1,6 +1,6 @@
 """Offline, bilingual HTML pages of an inspector export, rendered from its summary.json.
 
-`render_pages` turns the export summary (the ``dossier.export/v1`` dictionary the package
+`render_pages` turns the export summary (the ``dossier.export/v2`` dictionary the package
 builder also writes as ``summary.json``) into ``index.html`` and one
 ``controls/<slug>.html`` per control. Callers may rely on:
 
@@ -14,6 +14,11 @@ builder also writes as ``summary.json``) into ``index.html`` and one
 * Chinese comes first, English beside or below it.
 * The output depends only on the summary (no clock, no environment), so the same summary
   always renders to the same bytes.
+* The index stays small however many hosts there are: gaps are shown once per
+  (check, status) with the number of hosts, the first `GAP_HOSTS_SHOWN` host names and
+  the first `GAP_REASONS_SHOWN` distinct reasons; a check's title, severity, collector
+  and remediation come from the summary's top-level ``checks`` and are shown once per
+  check, on the index and on each control page. Only the host table lists every host.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 # Observed values are shown up to this many UTF-8 bytes; the full value is in the bundle.
 OBSERVED_LIMIT = 2048
+# A grouped gap names this many hosts, then "and N more" (the control pages list them all).
+GAP_HOSTS_SHOWN = 20
+# … and this many distinct reasons, each cut to REASON_LIMIT characters.
+GAP_REASONS_SHOWN = 5
+REASON_LIMIT = 500
 
 STATUS_LABELS: dict[str, tuple[str, str]] = {
     "pass": ("符合", "Pass"),
@@ -104,6 +114,13 @@ def render_pages(summary: Mapping[str, Any]) -> Iterator[tuple[str, bytes]]:
         if control.get("parent") is not None:
             children.setdefault(str(control["parent"]), []).append(control)
     titles = {str(c["id"]): c for c, _ in controls}
+    check_gaps_of: dict[str, list[dict[str, Any]]] = {}
+    for gap in common["check_gaps"]:
+        for control_id in dict.fromkeys(gap["controls"]):
+            check_gaps_of.setdefault(control_id, []).append(gap)
+    document_gaps_of: dict[str, list[dict[str, Any]]] = {}
+    for gap in common["document_gaps"]:
+        document_gaps_of.setdefault(gap["control_id"], []).append(gap)
     for control, _depth in controls:
         control_id = str(control["id"])
         page = control_template.render(
@@ -112,8 +129,9 @@ def render_pages(summary: Mapping[str, Any]) -> Iterator[tuple[str, bytes]]:
             control=control,
             ancestors=_ancestors(control, titles),
             children=children.get(control_id, []),
-            check_groups=_check_groups(control.get("checks") or []),
-            gaps=[g for g in summary.get("gaps") or [] if g.get("control_id") == control_id],
+            check_groups=_check_groups(control.get("checks") or [], common["checks"]),
+            control_check_gaps=check_gaps_of.get(control_id, []),
+            control_document_gaps=document_gaps_of.get(control_id, []),
         )
         yield control_page_path(control_id), page.encode("utf-8")
 
@@ -133,6 +151,7 @@ def _environment() -> jinja2.Environment:
     env.filters["path_segment"] = path_segment
     env.filters["page"] = control_page_path
     env.filters["slug"] = control_slug
+    env.filters["clip"] = clip
     env.globals["status_label"] = lambda s: _label(STATUS_LABELS, s)
     env.globals["severity_label"] = lambda s: _label(SEVERITY_LABELS, s)
     env.globals["kind_label"] = lambda s: _label(EVIDENCE_KIND_LABELS, s)
@@ -175,6 +194,12 @@ def format_observed(value: Any, limit: int = OBSERVED_LIMIT) -> str:
         return text
     cut = encoded[:limit].decode("utf-8", errors="ignore")
     return f"{cut}\n… [已截断 truncated: {len(encoded)} bytes in total, see the bundle]"
+
+
+def clip(value: Any, limit: int = REASON_LIMIT) -> str:
+    """A host-supplied text cut to `limit` characters, with an ellipsis if cut."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _tree_order(controls: Sequence[Mapping[str, Any]]) -> list[tuple[dict[str, Any], int]]:
@@ -220,23 +245,88 @@ def _ancestors(
     return list(reversed(chain))
 
 
-def _check_groups(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Check results grouped by check (first appearance order), one row per host."""
+def _check_meta(checks: Mapping[str, Any], check_id: str) -> dict[str, Any]:
+    """A check's title, severity, remediation and collector from the summary's top-level
+    ``checks``; a check missing there still renders, under its id."""
+    meta = checks.get(check_id)
+    meta = meta if isinstance(meta, Mapping) else {}
+    return {
+        "check_id": check_id,
+        "title": _bilingual(meta.get("title")),
+        "severity": meta.get("severity"),
+        "remediation": _bilingual(meta.get("remediation")),
+        "collector": meta.get("collector"),
+    }
+
+
+def _bilingual(value: Any) -> dict[str, Any]:
+    """{"en", "zh"} as given; a bare string stands for both languages."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if value:
+        return {"en": str(value), "zh": str(value)}
+    return {}
+
+
+def _status_counts(statuses: Sequence[Any]) -> list[tuple[str, int]]:
+    """(status, count) pairs, known statuses in label order, then unknown ones."""
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[str(status)] = counts.get(str(status), 0) + 1
+    return [(s, counts[s]) for s in STATUS_LABELS if s in counts] + [
+        (s, n) for s, n in counts.items() if s not in STATUS_LABELS
+    ]
+
+
+def _check_groups(
+    checks: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Check results grouped by check (first appearance order), one row per host, with
+    the check's own data (from the summary's ``checks``) once per group."""
     groups: dict[str, dict[str, Any]] = {}
     for result in checks:
         check_id = str(result.get("check_id"))
-        group = groups.setdefault(
-            check_id,
-            {
-                "check_id": check_id,
-                "title": result.get("title") or {},
-                "severity": result.get("severity"),
-                "remediation": result.get("remediation") or {},
-                "results": [],
-            },
-        )
+        group = groups.get(check_id)
+        if group is None:
+            group = groups[check_id] = {**_check_meta(meta, check_id), "results": []}
         group["results"].append(result)
+    for group in groups.values():
+        group["counts"] = _status_counts([r.get("status") for r in group["results"]])
     return list(groups.values())
+
+
+def _check_gap(gap: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A grouped check gap as shown: the check once, a host count, the first hosts and
+    the most common distinct reasons (first appearance order)."""
+    hosts = [h for h in gap.get("hosts") or [] if isinstance(h, Mapping)]
+    reasons: dict[str, int] = {}
+    for host in hosts:
+        reason = host.get("reason")
+        if reason:
+            reasons[str(reason)] = reasons.get(str(reason), 0) + 1
+    shown = [
+        {"hostname": h.get("hostname"), "host_id": h.get("host_id")}
+        for h in hosts[:GAP_HOSTS_SHOWN]
+    ]
+    return {
+        **_check_meta(meta, str(gap.get("check_id"))),
+        "status": gap.get("status"),
+        "controls": [str(c) for c in gap.get("controls") or []],
+        "host_count": len(hosts),
+        "hosts": shown,
+        "hosts_more": len(hosts) - len(shown),
+        "reasons": list(reasons.items())[:GAP_REASONS_SHOWN],
+        "reasons_more": max(0, len(reasons) - GAP_REASONS_SHOWN),
+    }
+
+
+def _document_gap(gap: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "control_id": str(gap.get("control_id")),
+        "status": gap.get("status"),
+        "reason": _bilingual(gap.get("reason")),
+        "remediation": _bilingual(gap.get("remediation")),
+    }
 
 
 def _common_context(
@@ -252,6 +342,8 @@ def _common_context(
     else:
         coverage["percent"] = None
     counts = summary.get("counts") or {}
+    meta = summary.get("checks") or {}
+    gaps = [g for g in summary.get("gaps") or [] if isinstance(g, Mapping)]
     return {
         "summary": summary,
         "framework": summary.get("framework") or {},
@@ -263,7 +355,10 @@ def _common_context(
         "coverage": coverage,
         "controls": controls,
         "control_ids": {str(c["id"]) for c, _ in controls},
-        "gaps_all": list(summary.get("gaps") or []),
+        "hosts_shown": hosts[:GAP_HOSTS_SHOWN],
+        "checks": meta,
+        "check_gaps": [_check_gap(g, meta) for g in gaps if g.get("kind") == "check"],
+        "document_gaps": [_document_gap(g) for g in gaps if g.get("kind") != "check"],
         "bundles": {str(b.get("id")): b for b in summary.get("bundles") or []},
         "counts": [(s, counts[s]) for s in STATUS_LABELS if counts.get(s)]
         + [(s, n) for s, n in counts.items() if s not in STATUS_LABELS and n],

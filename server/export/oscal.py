@@ -1,9 +1,10 @@
 """NIST OSCAL assessment-results for the inspector export (`oscal/assessment-results.json`).
 
 `assessment_results(summary)` is a pure function of the export's `summary.json` data
-(see the export brief): the same summary always gives the same document, byte for byte
-once serialised, because every UUID is a UUID 5 over a fixed namespace and the Dossier
-ids it stands for, and every list follows the summary's own order.
+(`dossier.export/v2`, see the export brief): the same summary always gives the same
+document, byte for byte once serialised, because every UUID is a UUID 5 over a fixed
+namespace and the Dossier ids it stands for, and every list follows the summary's own
+order.
 
 What a caller may rely on:
 
@@ -16,7 +17,9 @@ What a caller may rely on:
   check (method TEST), and one per distinct document `sha256` (method EXAMINE); their
   UUIDs depend on the record or document only.
 * One finding per control, in summary order; `related-observations` lists exactly the
-  observations built from that control's checks and documents.
+  observations built from that control's checks and documents. Its description names
+  each check once, with its title and severity from the summary's top-level `checks`,
+  followed by one line per host result.
 
 Mapping decisions (OSCAL has two objective states, Dossier has eight statuses):
 
@@ -128,6 +131,8 @@ class _Builder:
             for check in control["checks"]:
                 self.hostnames.setdefault(check["host_id"], check.get("hostname") or "")
         self.log_index = {b["id"]: b.get("log_index") for b in summary.get("bundles", [])}
+        # Title, severity, remediation and collector of each check, once per export.
+        self.checks: Mapping[str, Mapping[str, Any]] = summary.get("checks") or {}
         self.tokens = self._tokens()
 
     def _tokens(self) -> dict[str, str]:
@@ -324,7 +329,9 @@ class _Builder:
     ) -> dict[str, Any]:
         bundle_id = evidence["bundle_id"]
         index = evidence["record_index"]
-        collector = evidence.get("collector") or "unknown collector"
+        # v2 rows keep the collector in their evidence; the check's own is the fallback.
+        named = evidence.get("collector") or self.checks.get(check["check_id"], {}).get("collector")
+        collector = named or "unknown collector"
         host_id = check["host_id"]
         hostname = self.hostnames.get(host_id) or host_id
         return _drop_empty(
@@ -339,7 +346,7 @@ class _Builder:
                 "props": _props(
                     ("bundle-id", bundle_id),
                     ("record-index", index),
-                    ("collector", evidence.get("collector")),
+                    ("collector", named),
                     ("log-index", self.log_index.get(bundle_id)),
                 ),
                 "methods": ["TEST"],
@@ -459,13 +466,26 @@ class _Builder:
                 "Heading: its status is the worst status of its sub-controls"
                 + (f" ({', '.join(children)})." if children else ".")
             )
+        by_check: dict[str, list[Mapping[str, Any]]] = {}
         for check in control["checks"]:
-            host = self.hostnames.get(check["host_id"]) or check["host_id"]
-            reason = _one_line(check.get("reason"))
+            by_check.setdefault(check["check_id"], []).append(check)
+        for check_id, rows in by_check.items():
+            definition = self.checks.get(check_id) or {}
+            title = _bilingual(definition.get("title") or {}, "")
+            severity = definition.get("severity")
             lines.append(
-                f"- {host}: check {check['check_id']}: {check['status']}"
-                + (f": {reason}" if reason else "")
+                f"Check {check_id}"
+                + (f": {title}" if title else "")
+                + (f" (severity {severity})" if severity else "")
+                + "."
             )
+            for check in rows:
+                host = self.hostnames.get(check["host_id"]) or check["host_id"]
+                reason = _one_line(check.get("reason"))
+                lines.append(
+                    f"- {host}: check {check_id}: {check['status']}"
+                    + (f": {reason}" if reason else "")
+                )
         for document in control.get("documents") or []:
             lines.append(
                 f"- document {document.get('filename') or document['sha256']}: valid until "

@@ -131,6 +131,7 @@ def build_summary(
     )
     end = format_timestamp(as_of)
     checks = {c.id: c for c in configs.checks}
+    used_checks: set[str] = set()
     cited: set[str] = set()
     controls = []
     documents_by_control: dict[str, list[Document]] = defaultdict(list)
@@ -154,14 +155,16 @@ def build_summary(
             if evidence is not None:
                 cited.add(evidence["bundle_id"])
                 evidence = {**evidence, "collector": check.collector}
+            used_checks.add(check.id)
             rows.append(
                 {
-                    **result,
+                    "check_id": result["check_id"],
+                    "host_id": result["host_id"],
+                    "hostname": result["hostname"],
+                    "status": result["status"],
+                    "reason": result["reason"],
                     "observed": compact(result["observed"]),
                     "evidence": evidence,
-                    "title": check.title.model_dump(),
-                    "severity": check.severity,
-                    "remediation": check.remediation.model_dump(),
                 }
             )
         oldest = status["oldest_evidence"]
@@ -221,43 +224,14 @@ def build_summary(
                 "bundles": sum(1 for b in in_period if b.host_id == host_id),
             }
         )
-    gaps = [
-        {
-            "control_id": c["id"],
-            "status": row["status"],
-            "host_id": row["host_id"],
-            "check_id": row["check_id"],
-            "reason": row["reason"],
-            "remediation": row["remediation"],
-        }
-        for c in controls
-        for row in c["checks"]
-        if row["status"] not in ("pass", "not_applicable")
-    ] + [
-        {
-            "control_id": c["id"],
-            "status": c["status"],
-            "host_id": None,
-            "check_id": None,
-            "reason": "no valid document for this control"
-            if c["status"] == "document_missing"
-            else "the document for this control has expired",
-            "remediation": {
-                "en": "Upload the current document with `dossier documents add`.",
-                "zh": "使用 `dossier documents add` 上传现行有效的文档。",
-            },
-        }
-        for c in controls
-        if c["status"] in ("document_missing", "document_expired")
-        and c["evidence_kind"] in ("document", "both")
-    ]
+    gaps = _gaps(controls)
     counts: dict[str, int] = defaultdict(int)
     for c in controls:
         if c["evidence_kind"]:
             counts[c["status"]] += 1
     total_host_days = days_in_period * len(scope)
     summary = {
-        "type": "dossier.export/v1",
+        "type": "dossier.export/v2",
         "generated_at": format_timestamp(datetime.now(as_of.tzinfo)),
         "as_of": end,
         "period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
@@ -268,6 +242,15 @@ def build_summary(
             "host_days_with_evidence": host_days,
             "host_days_in_period": total_host_days,
             "ratio": f"{host_days / total_host_days:.2f}" if total_host_days else "0.00",
+        },
+        "checks": {
+            check_id: {
+                "title": checks[check_id].title.model_dump(),
+                "severity": checks[check_id].severity,
+                "remediation": checks[check_id].remediation.model_dump(),
+                "collector": checks[check_id].collector,
+            }
+            for check_id in sorted(used_checks)
         },
         "controls": controls,
         "gaps": gaps,
@@ -285,6 +268,63 @@ def build_summary(
         "counts": dict(sorted(counts.items())),
     }
     return summary, bundles, documents
+
+
+DOCUMENT_GAP = {
+    "document_missing": {
+        "en": "no valid document for this control",
+        "zh": "该控制项没有有效文档",
+    },
+    "document_expired": {
+        "en": "the document for this control has expired",
+        "zh": "该控制项的文档已过期",
+    },
+}
+DOCUMENT_REMEDIATION = {
+    "en": "Upload the current document with `dossier documents add`.",
+    "zh": "使用 `dossier documents add` 上传现行有效的文档。",
+}
+
+
+def _gaps(controls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Gaps grouped per check and status (hosts listed once), then missing documents."""
+    grouped: dict[tuple[str, str], dict[str, Any]] = {}
+    for control in controls:
+        for row in control["checks"]:
+            if row["status"] in ("pass", "not_applicable"):
+                continue
+            gap = grouped.setdefault(
+                (row["check_id"], row["status"]),
+                {
+                    "kind": "check",
+                    "check_id": row["check_id"],
+                    "status": row["status"],
+                    "controls": [],
+                    "hosts": {},
+                },
+            )
+            if control["id"] not in gap["controls"]:
+                gap["controls"].append(control["id"])
+            gap["hosts"].setdefault(
+                row["host_id"],
+                {"host_id": row["host_id"], "hostname": row["hostname"], "reason": row["reason"]},
+            )
+    gaps = [
+        {**gap, "hosts": sorted(gap["hosts"].values(), key=lambda h: h["host_id"])}
+        for _, gap in sorted(grouped.items())
+    ]
+    for control in controls:
+        if control["status"] in DOCUMENT_GAP and control["evidence_kind"] in ("document", "both"):
+            gaps.append(
+                {
+                    "kind": "document",
+                    "control_id": control["id"],
+                    "status": control["status"],
+                    "reason": DOCUMENT_GAP[control["status"]],
+                    "remediation": DOCUMENT_REMEDIATION,
+                }
+            )
+    return gaps
 
 
 def write_package(

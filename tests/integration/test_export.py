@@ -109,6 +109,13 @@ def test_round_trip_verifies(exported: Exported, tmp_path: Path) -> None:
     summary = json.loads(exported.members["summary.json"])
     assert len({b["agent_id"] for b in summary["bundles"]}) == 2
     assert len(summary["scope"]["hosts"]) == 2
+    # Each check's text is said once; rows per host only carry what differs.
+    assert summary["type"] == "dossier.export/v2"
+    rows = [row for c in summary["controls"] for row in c["checks"]]
+    assert rows and all("remediation" not in row and "title" not in row for row in rows)
+    assert {row["check_id"] for row in rows} == set(summary["checks"])
+    check_gaps = [g for g in summary["gaps"] if g["kind"] == "check"]
+    assert len({(g["check_id"], g["status"]) for g in check_gaps}) == len(check_gaps)
     documents = [d for c in summary["controls"] for d in c["documents"]]
     assert sorted(d["type"] for d in documents) == ["policy", "risk_assessment"]
     assert {"index.html", "oscal/assessment-results.json", "log/tree-head.json"} <= set(

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from server.export.html import control_slug, render_pages
-from tests.unit.test_export_html import HOSTILE_HOSTNAME, build_summary
+from tests.unit.test_export_html import HOSTILE_HOSTNAME, build_large_summary, build_summary
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".cache" / "artifacts"
@@ -144,6 +144,7 @@ class _Dom(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.rows: list[dict[str, str]] = []
+        self.gap_checks: list[str] = []
         self.tags: list[str] = []
         self.links: list[str] = []
         self.text: list[str] = []
@@ -155,6 +156,8 @@ class _Dom(HTMLParser):
         if tag == "tr" and "control" in attributes.get("class", "").split():
             self._row = {"id": attributes.get("data-control-id", ""), "href": ""}
             self.rows.append(self._row)
+        if tag == "tr" and "data-check-id" in attributes:
+            self.gap_checks.append(attributes["data-check-id"])
         if tag == "a":
             self.links.append(attributes.get("href", ""))
             if self._row is not None and not self._row["href"]:
@@ -220,6 +223,24 @@ def test_dom_has_every_control_row(summary: dict[str, Any], package: Path, tmp_p
     assert "不符合" in text and "Fail" in text
     assert HOSTILE_HOSTNAME in text  # shown as text …
     assert "b" not in dom.tags  # … not parsed as markup
+    # Gaps are grouped: one row per (check, status), titled from summary["checks"].
+    check_gaps = [g for g in summary["gaps"] if g["kind"] == "check"]
+    assert dom.gap_checks == [g["check_id"] for g in check_gaps]
+    for gap in check_gaps:
+        assert summary["checks"][gap["check_id"]]["title"]["zh"] in text
+    assert_offline(netlog)
+
+
+def test_index_for_1000_hosts_renders_offline(tmp_path: Path) -> None:
+    summary = build_large_summary(1000, 10)
+    name, body = next(render_pages(summary))
+    index = tmp_path / name
+    index.write_bytes(body)
+    dom_html, netlog = chromium(tmp_path, "large", "--dump-dom", index.as_uri())
+    dom = _dom(dom_html)
+    assert [row["id"] for row in dom.rows] == [c["id"] for c in summary["controls"]]
+    assert dom.gap_checks == [g["check_id"] for g in summary["gaps"]]
+    assert "and 480 more" in "".join(dom.text)
     assert_offline(netlog)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -51,9 +52,12 @@ def _oldest(control_id: str, checks: list[dict[str, Any]]) -> str | None:
 
 
 def build_summary(framework: str = "mlps2-l3") -> dict[str, Any]:
-    """A dossier.export/v1 summary over the shipped catalog and checks, for two hosts:
+    """A dossier.export/v2 summary over the shipped catalog and checks, for two hosts:
     web01 passes most checks, db01 fails some, errs on one and has stale evidence on one.
-    Hostile strings sit where host-supplied data goes (reason, observed, hostname)."""
+    A check has one result per host, repeated under every control it maps to; its title,
+    severity, remediation and collector are in the top-level "checks", and gaps are
+    grouped per (check, status). Hostile strings sit where host-supplied data goes
+    (reason, observed, hostname)."""
     configs = load_configs([default_config_dir()])
     catalog = configs.catalogs[framework]
     hosts = [
@@ -87,35 +91,41 @@ def build_summary(framework: str = "mlps2-l3") -> dict[str, Any]:
         for seq in (1, 2)
     ]
     controls: list[dict[str, Any]] = []
-    gaps: list[dict[str, Any]] = []
+    definitions: dict[str, dict[str, Any]] = {}
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    check_gaps: dict[tuple[str, str], dict[str, Any]] = {}
+    document_gaps: list[dict[str, Any]] = []
     counter = 0
     for control in catalog.controls:
         checks: list[dict[str, Any]] = []
         for check in configs.checks_for(framework, control.id):
+            definitions[check.id] = {
+                "title": check.title.model_dump(),
+                "severity": check.severity,
+                "remediation": check.remediation.model_dump(),
+                "collector": check.collector,
+            }
             for n, host in enumerate(hosts):
-                counter += 1
-                status = "pass"
-                reason = f"{check.condition} holds"
-                observed: Any = {"installed": True, "value": counter}
-                if n == 1 and counter % 3 == 0:
-                    status, reason = "fail", f"condition {check.condition} does not hold"
-                if n == 1 and counter % 11 == 0:
-                    status, reason = "error", "collector failed: sshd -T exited with status 255"
-                    observed = None
-                if n == 1 and counter % 13 == 0:
-                    status, reason = "stale", "newest record is older than 1 day"
-                if check.id == "ssh.root_login_disabled" and n == 1:
-                    status, reason, observed = "fail", HOSTILE_REASON, HOSTILE_OBSERVED
-                if counter == 5:
-                    observed = {
-                        "packages": [f"libexample{i}-2.3.{i}-1+deb12u1" for i in range(400)]
-                    }
-                bundle = f"b-{host['id'][2:]}-0002"
-                checks.append(
-                    {
+                if (check.id, n) not in results:
+                    counter += 1
+                    status = "pass"
+                    reason = f"{check.condition} holds"
+                    observed: Any = {"installed": True, "value": counter}
+                    if n == 1 and counter % 3 == 0:
+                        status, reason = "fail", f"condition {check.condition} does not hold"
+                    if n == 1 and counter % 11 == 0:
+                        status, reason = "error", "collector failed: sshd -T exited with status 255"
+                        observed = None
+                    if n == 1 and counter % 13 == 0:
+                        status, reason = "stale", "newest record is older than 1 day"
+                    if check.id == "ssh.root_login_disabled" and n == 1:
+                        status, reason, observed = "fail", HOSTILE_REASON, HOSTILE_OBSERVED
+                    if counter == 5:
+                        observed = {
+                            "packages": [f"libexample{i}-2.3.{i}-1+deb12u1" for i in range(400)]
+                        }
+                    results[(check.id, n)] = {
                         "check_id": check.id,
-                        "title": check.title.model_dump(),
-                        "severity": check.severity,
                         "host_id": host["id"],
                         "hostname": host["hostname"],
                         "status": status,
@@ -124,37 +134,49 @@ def build_summary(framework: str = "mlps2-l3") -> dict[str, Any]:
                         "evidence": None
                         if observed is None
                         else {
-                            "bundle_id": bundle,
+                            "bundle_id": f"b-{host['id'][2:]}-0002",
                             "record_index": counter % 7,
                             "collected_at": _ts(29 + n),
                             "collector": check.collector,
                         },
-                        "remediation": check.remediation.model_dump(),
                     }
-                )
-                if status != "pass":
-                    gaps.append(
+                row = dict(results[(check.id, n)])
+                checks.append(row)
+                if row["status"] not in ("pass", "not_applicable"):
+                    gap = check_gaps.setdefault(
+                        (check.id, row["status"]),
                         {
-                            "control_id": control.id,
-                            "status": status,
-                            "host_id": host["id"],
+                            "kind": "check",
                             "check_id": check.id,
-                            "reason": reason,
-                            "remediation": check.remediation.model_dump(),
-                        }
+                            "status": row["status"],
+                            "controls": [],
+                            "hosts": [],
+                        },
                     )
+                    if control.id not in gap["controls"]:
+                        gap["controls"].append(control.id)
+                    if all(h["host_id"] != host["id"] for h in gap["hosts"]):
+                        gap["hosts"].append(
+                            {
+                                "host_id": host["id"],
+                                "hostname": host["hostname"],
+                                "reason": row["reason"],
+                            }
+                        )
         documents: list[dict[str, Any]] = []
         doc_status: str | None = None
         if control.evidence in ("document", "both"):
             if len(controls) % 4 == 1:
                 doc_status = "document_missing"
-                gaps.append(
+                document_gaps.append(
                     {
+                        "kind": "document",
                         "control_id": control.id,
                         "status": "document_missing",
-                        "host_id": None,
-                        "check_id": None,
-                        "reason": "no document of this control is on file",
+                        "reason": {
+                            "en": "no document of this control is on file",
+                            "zh": "该控制项没有在案文档",
+                        },
                         "remediation": {
                             "en": "Upload the current policy with `dossier document add`.",
                             "zh": "使用 `dossier document add` 上传现行制度文件。",
@@ -164,6 +186,22 @@ def build_summary(framework: str = "mlps2-l3") -> dict[str, Any]:
             else:
                 expired = len(controls) % 4 == 3
                 doc_status = "document_expired" if expired else None
+                if expired:
+                    document_gaps.append(
+                        {
+                            "kind": "document",
+                            "control_id": control.id,
+                            "status": "document_expired",
+                            "reason": {
+                                "en": "the document for this control has expired",
+                                "zh": "该控制项的文档已过期",
+                            },
+                            "remediation": {
+                                "en": "Upload the renewed policy with `dossier document add`.",
+                                "zh": "使用 `dossier document add` 上传更新后的制度文件。",
+                            },
+                        }
+                    )
                 documents.append(
                     {
                         "sha256": f"{len(controls):02x}" * 32,
@@ -213,7 +251,7 @@ def build_summary(framework: str = "mlps2-l3") -> dict[str, Any]:
     for control_json in controls:
         counts[control_json["status"]] = counts.get(control_json["status"], 0) + 1
     return {
-        "type": "dossier.export/v1",
+        "type": "dossier.export/v2",
         "generated_at": _ts(31, 9),
         "as_of": _ts(31, 0),
         "period": {"from": "2025-02-01", "to": "2026-01-31"},
@@ -221,8 +259,9 @@ def build_summary(framework: str = "mlps2-l3") -> dict[str, Any]:
         "server": {"keyid": "5c1f0e9a2b7d4c3e8f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6"},
         "scope": {"hosts": hosts, "days_in_period": 365},
         "coverage": {"host_days_with_evidence": 55, "host_days_in_period": 730, "ratio": "0.08"},
+        "checks": dict(sorted(definitions.items())),
         "controls": controls,
-        "gaps": gaps,
+        "gaps": [*check_gaps.values(), *document_gaps],
         "bundles": bundles,
         "counts": counts,
     }
@@ -348,21 +387,48 @@ def test_no_url_leaves_the_package(pages: dict[str, bytes]) -> None:
         assert "Content-Security-Policy" in text, name
 
 
+def _unescape(page: str) -> str:
+    return html.unescape(page)
+
+
 def test_control_page_cites_evidence_and_documents(
     summary: dict[str, Any], pages: dict[str, bytes]
 ) -> None:
     both = next(c for c in summary["controls"] if c["evidence_kind"] == "both" and c["documents"])
     page = pages[f"controls/{control_slug(both['id'])}.html"].decode()
     links = {value for _, _, value in _parse(page.encode()).urls}
+    log_index = {b["id"]: b["log_index"] for b in summary["bundles"]}
     for check in both["checks"]:
         if check["evidence"]:
-            assert f"../bundles/{check['evidence']['bundle_id']}.json" in links
-        assert check["remediation"]["zh"] in page.replace("&#39;", "'").replace("&#34;", '"')
+            bundle = check["evidence"]["bundle_id"]
+            assert f"../bundles/{bundle}.json" in links
+            assert f"log</span> #{log_index[bundle]}" in page
+    # The check's own data comes from summary["checks"] and is shown once per check.
+    for check_id in {c["check_id"] for c in both["checks"]}:
+        definition = summary["checks"][check_id]
+        assert _unescape(page).count(definition["remediation"]["zh"]) == 1, check_id
+        assert _unescape(page).count(definition["title"]["zh"]) == 1, check_id
+        assert page.count(f'id="check-{check_id}"') == 1
+    assert page.count('<tr class="result">') == len(both["checks"])
     document = both["documents"][0]
     assert f"../documents/{document['sha256']}" in links
     assert document["valid_until"] in page
     assert "符合" in page and "Pass" in page
-    assert "log entry" in page
+
+
+def test_control_page_lists_its_gaps(summary: dict[str, Any], pages: dict[str, bytes]) -> None:
+    for control in summary["controls"]:
+        page = pages[f"controls/{control_slug(control['id'])}.html"].decode()
+        mine = [
+            g
+            for g in summary["gaps"]
+            if control["id"] in g.get("controls", []) or g.get("control_id") == control["id"]
+        ]
+        assert page.count('<tr class="gap">') == len(mine), control["id"]
+        for gap in mine:
+            if gap["kind"] == "document":
+                assert gap["reason"]["zh"] in page and gap["reason"]["en"] in page
+                assert _unescape(page).count(gap["remediation"]["zh"]) == 1
 
 
 def test_index_has_scope_gaps_and_verification(
@@ -378,8 +444,23 @@ def test_index_has_scope_gaps_and_verification(
     assert "dossier verify FILE.zip" in text
     assert summary["server"]["keyid"] in text
     assert index.index("不符合") < index.index(">Fail<")  # Chinese first
+    rows = re.findall(r'<tr class="gap" data-check-id="([^"]+)">(.*?)</tr>', index, re.S)
+    check_gaps = [g for g in summary["gaps"] if g["kind"] == "check"]
+    assert [r[0] for r in rows] == [g["check_id"] for g in check_gaps]
+    for gap, (_, row) in zip(check_gaps, rows, strict=True):
+        definition = summary["checks"][gap["check_id"]]
+        assert definition["title"]["zh"] in row
+        assert _unescape(row).count(definition["remediation"]["zh"]) == 1
+        assert f'<strong class="host-count">{len(gap["hosts"])}</strong>' in row
+        for control_id in gap["controls"]:
+            assert f'href="controls/{control_slug(control_id)}.html"' in row
+    root = next(r for c, r in rows if c == "ssh.root_login_disabled")
+    assert "&lt;b&gt;bold&lt;/b&gt;" in root  # the failing host, escaped
+    assert len(re.findall(r'href="controls/', root)) == 3  # every control it affects
     for gap in summary["gaps"]:
-        assert gap["check_id"] is None or gap["check_id"] in index
+        if gap["kind"] == "document":
+            assert f'href="controls/{control_slug(gap["control_id"])}.html"' in index
+            assert gap["reason"]["zh"] in index
     assert "缺少文档" in text and "Document missing" in text
 
 
@@ -411,7 +492,7 @@ def test_minimal_summary_renders() -> None:
     pages = dict(
         render_pages(
             {
-                "type": "dossier.export/v1",
+                "type": "dossier.export/v2",
                 "framework": {"id": "x", "title": {"en": "X", "zh": "某框架"}},
                 "controls": [{"id": "1", "parent": None, "status": "no_evidence"}],
             }
@@ -419,3 +500,146 @@ def test_minimal_summary_renders() -> None:
     )
     assert set(pages) == {"index.html", "controls/1.html"}
     assert "无证据" in pages["controls/1.html"].decode()
+
+
+def test_check_missing_from_definitions_still_renders(summary: dict[str, Any]) -> None:
+    partial = dict(summary, checks={})
+    pages = dict(render_pages(partial))
+    page = pages["controls/8.1.4.1.c.html"].decode()
+    assert 'id="check-ssh.root_login_disabled"' in page
+    assert "ssh.root_login_disabled" in pages["index.html"].decode()
+
+
+def build_large_summary(hosts: int = 1000, checks: int = 10) -> dict[str, Any]:
+    """A v2 summary of `hosts` hosts and `checks` checks over five controls (two checks
+    each), every check failing on half the hosts with a host-specific reason."""
+    host_list = [
+        {
+            "id": f"h-{n:08x}",
+            "hostname": f"host{n:04d}.example.internal",
+            "first_seen": _ts(1),
+            "last_seen": _ts(30),
+            "days_with_evidence": 30,
+            "bundles": 30,
+        }
+        for n in range(hosts)
+    ]
+    definitions = {
+        f"check.{k:02d}": {
+            "title": {"en": f"Check number {k} is configured", "zh": f"第 {k} 项检查已配置"},
+            "severity": "high",
+            "remediation": {
+                "en": f"Configure setting {k} as the baseline requires, then re-run the agent. "
+                * 4,
+                "zh": f"按基线要求配置第 {k} 项设置，然后重新运行代理。" * 4,
+            },
+            "collector": f"collector.{k:02d}",
+        }
+        for k in range(checks)
+    }
+    controls: list[dict[str, Any]] = []
+    gaps: list[dict[str, Any]] = []
+    for c in range(checks // 2):
+        control_id = f"1.{c}"
+        rows = []
+        for check_id in list(definitions)[2 * c : 2 * c + 2]:
+            failing = []
+            for n, host in enumerate(host_list):
+                status = "fail" if n % 2 else "pass"
+                reason = f"value on {host['hostname']} is {n}, expected 0"
+                rows.append(
+                    {
+                        "check_id": check_id,
+                        "host_id": host["id"],
+                        "hostname": host["hostname"],
+                        "status": status,
+                        "reason": reason,
+                        "observed": {"value": n},
+                        "evidence": {
+                            "bundle_id": f"b-{n:08x}-0030",
+                            "record_index": 3,
+                            "collected_at": _ts(30),
+                            "collector": definitions[check_id]["collector"],
+                        },
+                    }
+                )
+                if status == "fail":
+                    failing.append(
+                        {"host_id": host["id"], "hostname": host["hostname"], "reason": reason}
+                    )
+            gaps.append(
+                {
+                    "kind": "check",
+                    "check_id": check_id,
+                    "status": "fail",
+                    "controls": [control_id],
+                    "hosts": failing,
+                }
+            )
+        controls.append(
+            {
+                "id": control_id,
+                "parent": None,
+                "title": {"en": f"Control {c}", "zh": f"控制项 {c}"},
+                "summary": {"en": "", "zh": ""},
+                "evidence_kind": "automated",
+                "status": "fail",
+                "hosts_passing": hosts // 2,
+                "hosts_failing": hosts - hosts // 2,
+                "oldest_evidence": _ts(1),
+                "older_than_12_months": False,
+                "checks": rows,
+                "documents": [],
+            }
+        )
+    return {
+        "type": "dossier.export/v2",
+        "generated_at": _ts(31, 9),
+        "as_of": _ts(31, 0),
+        "period": {"from": "2025-02-01", "to": "2026-01-31"},
+        "framework": {"id": "big", "title": {"en": "Big", "zh": "大规模"}},
+        "server": {"keyid": "00" * 32},
+        "scope": {"hosts": host_list, "days_in_period": 365},
+        "coverage": {
+            "host_days_with_evidence": 30 * hosts,
+            "host_days_in_period": 365 * hosts,
+            "ratio": "0.08",
+        },
+        "checks": definitions,
+        "controls": controls,
+        "gaps": gaps,
+        "bundles": [
+            {
+                "id": f"b-{n:08x}-0030",
+                "agent_id": f"a-{n:08x}",
+                "host_id": f"h-{n:08x}",
+                "seq": 30,
+                "created_at": _ts(30),
+                "log_index": n,
+            }
+            for n in range(hosts)
+        ],
+        "counts": {"fail": len(controls)},
+    }
+
+
+def test_index_for_1000_hosts_and_10_checks_is_under_1_mb() -> None:
+    summary = build_large_summary(1000, 10)
+    pages = render_pages(summary)
+    name, index = next(pages)
+    assert name == "index.html"
+    assert len(index) < 1_000_000, len(index)
+    text = index.decode()
+    assert text.count('<tr class="gap"') == 10
+    assert text.count("and 480 more") == 10  # 500 failing hosts, 20 named
+    assert "host0001.example.internal" in text  # the first failing host is named
+    assert "host0999.example.internal" in text  # every host is in the scope table
+    assert "and 495 other reasons" in text
+    for definition in summary["checks"].values():
+        assert text.count(definition["remediation"]["en"]) == 1
+    # A control page lists every host once, the check's remediation once.
+    name, page = next(pages)
+    assert name == "controls/1.0.html"
+    body = page.decode()
+    assert body.count('<tr class="result">') == 2000
+    assert body.count(summary["checks"]["check.00"]["remediation"]["zh"]) == 1

@@ -40,7 +40,6 @@ REMEDIATION_EMPTY = {
 
 def check(
     check_id: str,
-    title: dict[str, str],
     host_id: str,
     hostname: str,
     status: str,
@@ -48,12 +47,11 @@ def check(
     observed: Any,
     bundle_id: str,
     collected_at: str,
-    remediation: dict[str, str],
 ) -> dict[str, Any]:
+    """One v2 result row: the check's title, severity and remediation are in the
+    summary's top-level "checks", not here."""
     return {
         "check_id": check_id,
-        "title": title,
-        "severity": "high",
         "host_id": host_id,
         "hostname": hostname,
         "status": status,
@@ -65,7 +63,6 @@ def check(
             "collected_at": collected_at,
             "collector": "configuration.sshd",
         },
-        "remediation": remediation,
     }
 
 
@@ -83,7 +80,7 @@ def make_summary() -> dict[str, Any]:
     """An mlps2-l3 export of two Debian hosts: a heading, an automated control failing on
     one host, and a document control with a valid policy."""
     return {
-        "type": "dossier.export/v1",
+        "type": "dossier.export/v2",
         "generated_at": "2026-11-26T09:15:02.481516Z",
         "as_of": "2026-11-26T09:00:00.000000Z",
         "period": {"from": "2025-11-27", "to": "2026-11-26"},
@@ -119,6 +116,20 @@ def make_summary() -> dict[str, Any]:
             "days_in_period": 365,
         },
         "coverage": {"host_days_with_evidence": 60, "host_days_in_period": 730, "ratio": "0.08"},
+        "checks": {
+            "ssh.no_empty_passwords": {
+                "title": EMPTY_PASSWORDS,
+                "severity": "high",
+                "remediation": REMEDIATION_EMPTY,
+                "collector": "configuration.sshd",
+            },
+            "ssh.root_login_disabled": {
+                "title": ROOT_LOGIN,
+                "severity": "critical",
+                "remediation": REMEDIATION_ROOT,
+                "collector": "configuration.sshd",
+            },
+        },
         "controls": [
             {
                 "id": "8.1.4.1",
@@ -158,7 +169,6 @@ def make_summary() -> dict[str, Any]:
                 "checks": [
                     check(
                         "ssh.root_login_disabled",
-                        ROOT_LOGIN,
                         WEB,
                         "web01",
                         "pass",
@@ -166,11 +176,9 @@ def make_summary() -> dict[str, Any]:
                         "no",
                         BUNDLE_WEB,
                         "2026-11-26T02:00:09.000000Z",
-                        REMEDIATION_ROOT,
                     ),
                     check(
                         "ssh.root_login_disabled",
-                        ROOT_LOGIN,
                         DB,
                         "db01",
                         "fail",
@@ -179,11 +187,9 @@ def make_summary() -> dict[str, Any]:
                         "yes",
                         BUNDLE_DB,
                         "2026-11-26T02:03:37.000000Z",
-                        REMEDIATION_ROOT,
                     ),
                     check(
                         "ssh.no_empty_passwords",
-                        EMPTY_PASSWORDS,
                         WEB,
                         "web01",
                         "pass",
@@ -191,11 +197,9 @@ def make_summary() -> dict[str, Any]:
                         "no",
                         BUNDLE_WEB,
                         "2026-11-26T02:00:09.000000Z",
-                        REMEDIATION_EMPTY,
                     ),
                     check(
                         "ssh.no_empty_passwords",
-                        EMPTY_PASSWORDS,
                         DB,
                         "db01",
                         "pass",
@@ -203,7 +207,6 @@ def make_summary() -> dict[str, Any]:
                         "no",
                         BUNDLE_DB,
                         "2026-11-26T02:03:37.000000Z",
-                        REMEDIATION_EMPTY,
                     ),
                 ],
                 "documents": [],
@@ -241,12 +244,13 @@ def make_summary() -> dict[str, Any]:
         ],
         "gaps": [
             {
-                "control_id": "8.1.4.1.c",
-                "status": "fail",
-                "host_id": DB,
+                "kind": "check",
                 "check_id": "ssh.root_login_disabled",
-                "reason": "permitrootlogin is 'yes'",
-                "remediation": REMEDIATION_ROOT,
+                "status": "fail",
+                "controls": ["8.1.4.1.c"],
+                "hosts": [
+                    {"host_id": DB, "hostname": "db01", "reason": "permitrootlogin is 'yes'"}
+                ],
             }
         ],
         "bundles": [
@@ -465,6 +469,19 @@ def test_findings_map_statuses() -> None:
     ]
     line = "- db01: check ssh.root_login_disabled: fail: permitrootlogin is 'yes'"
     assert line in ssh["description"]
+    # Each check is named once, with its title from summary["checks"], before its hosts.
+    lines = ssh["description"].splitlines()
+    heading = (
+        "Check ssh.root_login_disabled: 禁止 root 用户通过 SSH 以口令直接登录 / "
+        "SSH does not allow root to log in with a password (severity critical)."
+    )
+    assert lines.count(heading) == 1
+    assert lines.index(heading) < next(i for i, x in enumerate(lines) if x.startswith(line))
+    assert (
+        sum(x.startswith("Check ssh.no_empty_passwords: SSH 拒绝空口令账户登录") for x in lines)
+        == 1
+    )
+    assert sum(x.startswith("- ") for x in lines) == 4  # one line per host result
 
     policy = findings["8.1.4.2.e"]
     assert policy["target"]["status"] == {
@@ -531,6 +548,20 @@ def test_check_without_evidence_and_host_outside_scope() -> None:
         "configuration.sshd on old01",
         "Document 访问控制策略-v3.pdf",
     ]
+
+
+def test_collector_and_titles_come_from_check_definitions() -> None:
+    summary = make_summary()
+    for row in summary["controls"][1]["checks"]:
+        del row["evidence"]["collector"]
+    summary["checks"]["ssh.root_login_disabled"]["collector"] = "configuration.sshd_config"
+    del summary["checks"]["ssh.no_empty_passwords"]
+    doc = assessment_results(summary)
+    parse(doc)
+    titles = [o["title"] for o in result_of(doc)["observations"]]
+    assert titles[:2] == ["configuration.sshd_config on web01", "configuration.sshd_config on db01"]
+    description = findings_by_control(doc)["8.1.4.1.c"]["description"]
+    assert "Check ssh.no_empty_passwords." in description.splitlines()  # no definition: id only
 
 
 def test_control_tokens() -> None:
