@@ -69,6 +69,9 @@ class PackageWriter:
         self._zip.writestr(name, data)
         self.lines.append(manifest_line(hashlib.sha256(data).hexdigest(), name))
 
+    def abort(self) -> None:
+        self._zip.close()
+
     def finish(self, key: SigningKey) -> None:
         manifest = "".join(self.lines).encode()
         self._zip.writestr(MANIFEST, manifest)
@@ -327,6 +330,16 @@ def _gaps(controls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return gaps
 
 
+def _stored(blobs: BlobStore, name: str, what: str) -> bytes:
+    try:
+        return blobs.get(name)
+    except FileNotFoundError as exc:
+        raise ReportError(
+            f"stored {what} {name} is missing; no package was written "
+            "(run 'dossier server check-integrity')"
+        ) from exc
+
+
 def write_package(
     out: Path,
     session: Session,
@@ -378,22 +391,30 @@ def write_package(
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     writer = PackageWriter(partial)
-    writer.add(SUMMARY, _json(summary))
-    for name, page in render_pages(summary):
-        writer.add(name, page)
-    writer.add("oscal/assessment-results.json", _json(assessment_results(summary)))
-    for bundle in bundles:
-        writer.add(f"{BUNDLES}{bundle.id}.json", blobs.get(bundle.id))
-    seen: set[str] = set()
-    for document in documents:
-        if document.sha256 not in seen:
-            seen.add(document.sha256)
-            writer.add(f"{DOCUMENTS}{document.sha256}", blobs.get(document.sha256))
-    writer.add(SERVER_KEY, (server_key.public.b64() + "\n").encode())
-    writer.add(AGENT_KEYS, _json(agents))
-    writer.add(TREE_HEAD, head.to_bytes())
-    writer.add(PROOFS, _json(proofs))
-    writer.finish(server_key)
+    # A package with its final name is complete: a failure leaves no half-written one.
+    try:
+        writer.add(SUMMARY, _json(summary))
+        for name, page in render_pages(summary):
+            writer.add(name, page)
+        writer.add("oscal/assessment-results.json", _json(assessment_results(summary)))
+        for bundle in bundles:
+            writer.add(f"{BUNDLES}{bundle.id}.json", _stored(blobs, bundle.id, "bundle"))
+        seen: set[str] = set()
+        for document in documents:
+            if document.sha256 not in seen:
+                seen.add(document.sha256)
+                writer.add(
+                    f"{DOCUMENTS}{document.sha256}", _stored(blobs, document.sha256, "document")
+                )
+        writer.add(SERVER_KEY, (server_key.public.b64() + "\n").encode())
+        writer.add(AGENT_KEYS, _json(agents))
+        writer.add(TREE_HEAD, head.to_bytes())
+        writer.add(PROOFS, _json(proofs))
+        writer.finish(server_key)
+    except BaseException:
+        writer.abort()
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(out)
     return ExportResult(
         out,

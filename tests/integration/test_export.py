@@ -287,3 +287,21 @@ def test_export_over_the_api_verifies_too(exported: Exported, tmp_path: Path) ->
         timeout=30,
     )
     assert unauthenticated.status_code == 401
+
+
+def test_a_missing_blob_stops_the_export_and_leaves_no_package(
+    exported: Exported, tmp_path: Path
+) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(exported.server.data.root, data)  # plain files: SQLite, blobs, keys
+    victim = json.loads(exported.members["summary.json"])["bundles"][0]["id"]
+    (data / "blobs" / "sha256" / victim[:2] / victim).unlink()
+    out = tmp_path / "broken.zip"
+    result = dossier(
+        "export", "--data", str(data), "--framework", "cii-2021", "--out", str(out), check=False
+    )
+    assert result.returncode == 2
+    assert f"stored bundle {victim} is missing; no package was written" in result.stderr
+    assert not out.exists() and not out.with_name("broken.zip.partial").exists()
