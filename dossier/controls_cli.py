@@ -66,13 +66,13 @@ def status_command(
 
     from rich.table import Table
 
-    from server.admin import open_session
+    from server.admin import load_evaluated_controls, open_session
     from server.config import DataDir
     from server.controls.report import framework_status, parse_as_of
 
     directory = DataDir(data)
     directory.require_initialised()
-    controls = directory.load_settings().load_controls(directory.root)
+    controls = load_evaluated_controls(directory)
     moment = parse_as_of(as_of)
     with open_session(directory) as session:
         report = framework_status(session, controls, framework, moment, host)
@@ -116,13 +116,13 @@ def changes_command(
 
     from rich.table import Table
 
-    from server.admin import open_session
+    from server.admin import load_evaluated_controls, open_session
     from server.config import DataDir
     from server.controls.report import changes_report, parse_since
 
     directory = DataDir(data)
     directory.require_initialised()
-    controls = directory.load_settings().load_controls(directory.root)
+    controls = load_evaluated_controls(directory)
     with open_session(directory) as session:
         report = changes_report(session, controls, parse_since(since))
     if json_output:

@@ -37,7 +37,7 @@ def add_command(
 ) -> None:
     """Store a document for a control: hashed, logged, counted until it expires."""
     from evidence.keys import SigningKey
-    from server.admin import open_session
+    from server.admin import load_evaluated_controls, open_session
     from server.blobs import BlobStore
     from server.config import DataDir
     from server.controls.documents import NewDocument, add_document, document_json
@@ -45,7 +45,7 @@ def add_command(
 
     directory = DataDir(data)
     directory.require_initialised()
-    controls = directory.load_settings().load_controls(directory.root)
+    controls = load_evaluated_controls(directory)
     new = NewDocument(
         framework,
         control,

@@ -28,7 +28,7 @@ def export_command(
     from rich.console import Console
 
     from evidence.keys import SigningKey
-    from server.admin import open_session
+    from server.admin import load_evaluated_controls, open_session
     from server.blobs import BlobStore
     from server.config import DataDir
     from server.controls.report import parse_as_of
@@ -36,7 +36,7 @@ def export_command(
 
     directory = DataDir(data)
     directory.require_initialised()
-    controls = directory.load_settings().load_controls(directory.root)
+    controls = load_evaluated_controls(directory)
     moment = parse_as_of(as_of)
     span = parse_period(period, moment)
     with open_session(directory) as session:

@@ -16,6 +16,7 @@ from evidence import durations
 from evidence.canonical import format_timestamp, utc_now_iso
 from evidence.keys import SigningKey
 from server.config import DataDir
+from server.controls.catalog import Configs
 from server.db import make_engine, migrate, session_factory
 from server.errors import AdminError
 from server.models import Agent, EnrollmentToken
@@ -108,3 +109,18 @@ def list_agents(session: Session) -> list[Agent]:
 def open_session(data: DataDir) -> Session:
     data.require_initialised()
     return session_factory(make_engine(data.database_url()))()
+
+
+def load_evaluated_controls(data: DataDir) -> Configs:
+    """The catalogs and checks in force, with the stored evidence evaluated by them
+    (migrating an older data dir first): what every status, export or document command
+    must see, whether or not the server process has run since the checks changed."""
+    from server.controls.store import ensure_evaluated
+    from server.db import migrate
+
+    data.require_initialised()
+    engine = make_engine(data.database_url())
+    migrate(engine)
+    controls = data.load_settings().load_controls(data.root)
+    ensure_evaluated(session_factory(engine), controls)
+    return controls

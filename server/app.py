@@ -42,6 +42,7 @@ from server.controls.report import (
     parse_as_of,
     parse_since,
 )
+from server.controls.store import ensure_evaluated
 from server.db import make_engine, migrate, session_factory
 from server.enroll import EnrollRequest, enroll
 from server.errors import ApiError
@@ -66,6 +67,7 @@ def create_app(data: DataDir) -> FastAPI:
     server_key = SigningKey.load(data.server_key)
     migrate(engine)  # a data dir made by an older version gets the newer tables
     controls = settings.load_controls(data.root)
+    ensure_evaluated(sessions, controls)  # the checks may have changed since the last run
     ingestor = Ingestor(sessions, BlobStore(data.blobs), server_key, controls)
     admin_hash = data.admin_token_hash.read_text(encoding="ascii").strip()
 

@@ -177,6 +177,7 @@ def import_command(
     """
     from evidence.keys import SigningKey
     from server.blobs import BlobStore
+    from server.controls.store import ensure_evaluated
     from server.db import make_engine, migrate, session_factory
     from server.ingest import Ingestor
     from server.media_import import MediaImportError, import_media, summary_json
@@ -187,11 +188,10 @@ def import_command(
     engine = make_engine(directory.database_url())
     migrate(engine)
     sessions = session_factory(engine)
+    controls = settings.load_controls(directory.root)
+    ensure_evaluated(sessions, controls)
     ingestor = Ingestor(
-        sessions,
-        BlobStore(directory.blobs),
-        SigningKey.load(directory.server_key),
-        settings.load_controls(directory.root),
+        sessions, BlobStore(directory.blobs), SigningKey.load(directory.server_key), controls
     )
     try:
         results = import_media(media, sessions, ingestor, settings.max_bundle_bytes)

@@ -131,3 +131,12 @@ class Document(Base):
     uploaded_at: Mapped[str] = mapped_column(String(32))
     valid_until: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, inclusive
     log_index: Mapped[int] = mapped_column(Integer, unique=True)
+
+
+class ControlSet(Base):
+    """A version of the checks (by fingerprint) the latest evidence was evaluated with."""
+
+    __tablename__ = "control_sets"
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    checks: Mapped[int] = mapped_column(Integer)
+    applied_at: Mapped[str] = mapped_column(String(32))

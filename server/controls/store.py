@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
-from evidence.canonical import format_timestamp
+from evidence.canonical import format_timestamp, utc_now_iso
 from evidence.records import EvidenceRecord
 from server.controls.catalog import Configs
 from server.controls.evaluate import (
@@ -21,7 +23,7 @@ from server.controls.evaluate import (
     decide,
     status_at,
 )
-from server.models import Bundle, CheckResult, Document, Host, Record
+from server.models import Bundle, CheckResult, ControlSet, Document, Host, Record
 
 
 def record_decisions(
@@ -162,9 +164,79 @@ def host_names(session: Session) -> dict[str, str]:
     return {host.id: host.hostname for host in session.scalars(select(Host)).all()}
 
 
-def parse_day(text: str) -> date:
-    return date.fromisoformat(text)
-
-
 def as_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def controls_fingerprint(configs: Configs) -> str:
+    """SHA-256 of the checks as loaded: any change to a condition, window or mapping
+    gives another fingerprint."""
+    from evidence.canonical import canonical_json
+
+    checks = sorted(
+        (check.model_dump(mode="json") for check in configs.checks), key=lambda c: c["id"]
+    )
+    return hashlib.sha256(canonical_json(checks)).hexdigest()
+
+
+def ensure_evaluated(sessions: sessionmaker[Session], configs: Configs) -> int:
+    """When the checks changed since evidence was last evaluated (a new Dossier version,
+    a sector's own checks edited), decide them again on every host's newest records, so
+    status reflects the rules in force without waiting for new evidence. Past decisions
+    stay: status as of an earlier moment is what it was then. Returns decisions added."""
+    fingerprint = controls_fingerprint(configs)
+    with sessions() as session:
+        if session.get(ControlSet, fingerprint) is not None:
+            return 0
+        now = utc_now_iso()
+        added = 0
+        hosts = session.scalars(select(Record.host_id).distinct()).all()
+        for host_id in hosts:
+            newest = (
+                select(Record.collector, func.max(Record.collected_at).label("collected_at"))
+                .where(Record.host_id == host_id)
+                .group_by(Record.collector)
+                .subquery()
+            )
+            rows = session.scalars(
+                select(Record)
+                .join(
+                    newest,
+                    (Record.collector == newest.c.collector)
+                    & (Record.collected_at == newest.c.collected_at),
+                )
+                .where(Record.host_id == host_id)
+            ).all()
+            for row in rows:
+                checks = [c for c in configs.checks if c.collector == row.collector]
+                view = RecordView(
+                    row.bundle_id,
+                    row.idx,
+                    row.collector,
+                    row.collected_at,
+                    json.loads(row.facts),
+                    json.loads(row.errors),
+                )
+                for check in checks:
+                    decision = decide(check, view)
+                    session.add(
+                        CheckResult(
+                            host_id=host_id,
+                            check_id=check.id,
+                            decision=decision.decision,
+                            observed=as_json(decision.observed),
+                            reason=decision.reason,
+                            bundle_id=row.bundle_id,
+                            record_index=row.idx,
+                            collected_at=row.collected_at,
+                            evaluated_at=now,
+                        )
+                    )
+                    added += 1
+        session.add(ControlSet(fingerprint=fingerprint, checks=len(configs.checks), applied_at=now))
+        try:
+            session.commit()
+        except IntegrityError:  # another process did the same at the same time
+            session.rollback()
+            return 0
+        return added

@@ -330,3 +330,39 @@ def test_status_cli_prints_every_control(fleet: Fleet) -> None:
         "status", "--data", str(fleet.server.data.root), "--framework", "nist", check=False
     )
     assert unknown.returncode == 2 and "unknown framework nist" in unknown.stderr
+
+
+def test_changed_checks_are_applied_to_stored_evidence(fleet: Fleet) -> None:
+    host = collect(fleet, fleet.clean, "access.accounts")["host"]["id"]
+    assert checks_of(fleet, host)["accounts.only_root_uid0"]["status"] == "pass"
+    time.sleep(1.1)
+    before_change = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    checks_file = fleet.server.data.root / "sector" / "checks" / "x.yaml"
+    original = checks_file.read_text()
+    stricter = {
+        **CHECK,
+        "freshness": "1h",
+        "condition": {"path": "facts.uid0_accounts", "equals": []},
+    }
+    try:
+        checks_file.write_text(yaml.safe_dump([stricter], allow_unicode=True))
+        fleet.server.stop()
+        fleet.server.start()  # no new evidence: the server re-decides what it holds
+        changed = checks_of(fleet, host)["accounts.only_root_uid0"]
+        assert changed["status"] == "fail" and changed["observed"] == ["root"]
+        # What was true before the change is still what it was.
+        earlier = checks_of(fleet, host, as_of=before_change)["accounts.only_root_uid0"]
+        assert earlier["status"] == "pass"
+        # The CLI, reading the data dir, sees the same without re-deciding again.
+        out = dossier(
+            "status", "--data", str(fleet.server.data.root), "--framework", "sector-x", "--json"
+        )
+        control = next(c for c in json.loads(out.stdout)["controls"] if c["id"] == "X.1.a")
+        assert control["status"] == "fail"
+    finally:
+        checks_file.write_text(original)
+        fleet.server.stop()
+        fleet.server.start()
+    # Back to the original rule (and its 4 s window, so with fresh evidence).
+    collect(fleet, fleet.clean, "access.accounts")
+    assert checks_of(fleet, host)["accounts.only_root_uid0"]["status"] == "pass"
