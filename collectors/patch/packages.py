@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from collectors.host import DEFAULT_MAX_READ
 from collectors.provenance import Collection
 from collectors.registry import collector
 from evidence.canonical import format_timestamp
@@ -178,24 +179,28 @@ def sort_packages(packages: list[Package]) -> list[Package]:
 # --- collection ---------------------------------------------------------------------
 
 
-def _dpkg_update_stanzas(c: Collection) -> list[dict[str, str]]:
-    names = c.list_dir(DPKG_UPDATES, missing_ok=True)
-    if names is None:
-        return []
-    stanzas: list[dict[str, str]] = []
+def read_dpkg_stanzas(
+    c: Collection, *, max_bytes: int = DEFAULT_MAX_READ
+) -> list[dict[str, str]] | None:
+    """The dpkg database as dpkg-query sees it: the status file with the journal in
+    /var/lib/dpkg/updates applied on top; None when the status file is unreadable."""
+    text = c.read_text(DPKG_STATUS, max_bytes=max_bytes)
+    if text is None:
+        return None
+    journal: list[dict[str, str]] = []
+    names = c.list_dir(DPKG_UPDATES, missing_ok=True) or []
     # Journal entries are named by a sequence number; other files (tmp.i) are not entries.
     for name in sorted((n for n in names if n.isdigit()), key=int):
-        text = c.read_text(f"{DPKG_UPDATES}/{name}")
-        if text is not None:
-            stanzas.extend(parse_deb822(text))
-    return stanzas
+        entry = c.read_text(f"{DPKG_UPDATES}/{name}")
+        if entry is not None:
+            journal.extend(parse_deb822(entry))
+    return apply_dpkg_updates(parse_deb822(text), journal)
 
 
 def _dpkg(c: Collection) -> PackagesFacts:
-    text = c.read_text(DPKG_STATUS)
-    if text is None:
+    stanzas = read_dpkg_stanzas(c)
+    if stanzas is None:
         return PackagesFacts(manager="dpkg", count=None, packages=None)
-    stanzas = apply_dpkg_updates(parse_deb822(text), _dpkg_update_stanzas(c))
     packages = _with_dpkg_install_times(c, installed_packages(stanzas))
     return PackagesFacts(manager="dpkg", count=len(packages), packages=packages)
 

@@ -30,13 +30,16 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from collectors.host import RootHost
-from collectors.patch.packages import apply_dpkg_updates, parse_deb822
+from collectors.patch.packages import (
+    DPKG_STATUS,
+    RPM_DB_DIRS,
+    parse_deb822,
+    read_dpkg_stanzas,
+)
 from collectors.provenance import Collection, ReadFailed
 from collectors.registry import collector
 from evidence.canonical import format_timestamp
 
-DPKG_STATUS = "/var/lib/dpkg/status"
-DPKG_UPDATES = "/var/lib/dpkg/updates"
 APT_LISTS = "/var/lib/apt/lists"
 APT_PREFERENCES = "/etc/apt/preferences"
 APT_PREFERENCES_D = "/etc/apt/preferences.d"
@@ -48,7 +51,6 @@ BOOT = "/boot"
 LOCALTIME = "/etc/localtime"
 LOG_DIR = "/var/log"
 APT_LOG_DIR = "/var/log/apt"
-RPM_DB_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 DNF_CACHE = "/var/cache/dnf"
 YUM_CACHE = "/var/cache/yum"
 NEEDS_RESTARTING = ("/usr/bin/needs-restarting", "/bin/needs-restarting")
@@ -871,19 +873,6 @@ def _running_kernel(c: Collection) -> str | None:
 # --- dpkg collection ----------------------------------------------------------------
 
 
-def _dpkg_stanzas(c: Collection) -> list[dict[str, str]] | None:
-    text = c.read_text(DPKG_STATUS, max_bytes=MAX_INDEX_BYTES)
-    if text is None:
-        return None
-    updates: list[dict[str, str]] = []
-    names = c.list_dir(DPKG_UPDATES, missing_ok=True) or []
-    for name in sorted((n for n in names if n.isdigit()), key=int):
-        journal = c.read_text(f"{DPKG_UPDATES}/{name}")
-        if journal is not None:
-            updates.extend(parse_deb822(journal))
-    return apply_dpkg_updates(parse_deb822(text), updates)
-
-
 def _read_list(
     c: Collection, name: str, list_arch: str | None, wanted: set[str]
 ) -> tuple[list[IndexEntry], int] | None:
@@ -988,7 +977,7 @@ def _dpkg_patch_times(c: Collection) -> PatchTimes:
 
 
 def _dpkg(c: Collection) -> UpdatesFacts:
-    stanzas = _dpkg_stanzas(c)
+    stanzas = read_dpkg_stanzas(c, max_bytes=MAX_INDEX_BYTES)
     installed = installed_from_status(stanzas) if stanzas is not None else None
     pending: list[PendingUpdate] | None = None
     indexes: list[PackageIndex] | None = None
