@@ -254,6 +254,20 @@ def family_verdict(
     return days, False if exact else None
 
 
+def _family(
+    files: list[LogFile], oldest: datetime | None, exact: bool, now: datetime
+) -> Family:
+    days, verdict = family_verdict(bool(files), oldest, exact, now)
+    return Family(
+        present=bool(files),
+        files=files,
+        oldest_entry=_iso(oldest),
+        exact=exact,
+        days_covered=days,
+        meets_180_days=verdict,
+    )
+
+
 def parse_journal_header(text: str) -> list[tuple[str, datetime | None]]:
     """(file path, head entry time) per file in `journalctl --header` output; the time is
     read from the hexadecimal microseconds journalctl prints in parentheses, None for a
@@ -359,15 +373,7 @@ def _file_family(c: Collection, directory: str, bases: tuple[str, ...], now: dat
         )
         for candidate in ordered
     ]
-    days, verdict = family_verdict(bool(files), oldest, exact, now)
-    return Family(
-        present=bool(files),
-        files=files,
-        oldest_entry=_iso(oldest),
-        exact=exact,
-        days_covered=days,
-        meets_180_days=verdict,
-    )
+    return _family(files, oldest, exact, now)
 
 
 def _journal_family(c: Collection, now: datetime) -> Family:
@@ -422,15 +428,7 @@ def _journal_from_heads(
         )
     dated = [head for _, head in heads if head is not None]
     oldest = min(dated) if dated else None
-    days, verdict = family_verdict(bool(files), oldest, exact, now)
-    return Family(
-        present=bool(files),
-        files=files,
-        oldest_entry=_iso(oldest),
-        exact=exact,
-        days_covered=days,
-        meets_180_days=verdict,
-    )
+    return _family(files, oldest, exact, now)
 
 
 def collect_at(c: Collection, now: datetime) -> OldestEntriesFacts:
