@@ -7,7 +7,7 @@ operator may have to report. `host_changes` reads the records and pairs them up.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -279,7 +279,3 @@ def _collector_changes(session: Session, host_id: str, collector: str, since: st
                 )
             )
     return changes
-
-
-def kinds(changes: Iterable[Change]) -> list[str]:
-    return [change.kind for change in changes]

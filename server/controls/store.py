@@ -6,7 +6,6 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +15,7 @@ from evidence.canonical import format_timestamp, utc_now_iso
 from evidence.records import EvidenceRecord
 from server.controls.catalog import Configs
 from server.controls.evaluate import (
+    CheckDecision,
     CheckStatus,
     DocumentState,
     RecordView,
@@ -49,22 +49,24 @@ def record_decisions(
         for check in checks:
             if latest.get(check.id, "") > record.collected_at:
                 continue
-            decision = decide(check, view)
-            session.add(
-                CheckResult(
-                    host_id=host_id,
-                    check_id=check.id,
-                    decision=decision.decision,
-                    observed=json.dumps(decision.observed, ensure_ascii=False, default=str),
-                    reason=decision.reason,
-                    bundle_id=bundle_id,
-                    record_index=index,
-                    collected_at=record.collected_at,
-                    evaluated_at=evaluated_at,
-                )
-            )
+            session.add(stored_decision(host_id, decide(check, view), evaluated_at))
             added += 1
     return added
+
+
+def stored_decision(host_id: str, decision: CheckDecision, evaluated_at: str) -> CheckResult:
+    """The row that keeps a decision: it cites the record it was made on."""
+    return CheckResult(
+        host_id=host_id,
+        check_id=decision.check_id,
+        decision=decision.decision,
+        observed=json.dumps(decision.observed, ensure_ascii=False, default=str),
+        reason=decision.reason,
+        bundle_id=decision.bundle_id,
+        record_index=decision.record_index,
+        collected_at=decision.collected_at,
+        evaluated_at=evaluated_at,
+    )
 
 
 def _latest_collected(session: Session, host_id: str) -> dict[str, str]:
@@ -164,10 +166,6 @@ def host_names(session: Session) -> dict[str, str]:
     return {host.id: host.hostname for host in session.scalars(select(Host)).all()}
 
 
-def as_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
 def controls_fingerprint(configs: Configs) -> str:
     """SHA-256 of the checks as loaded: any change to a condition, window or mapping
     gives another fingerprint."""
@@ -218,20 +216,7 @@ def ensure_evaluated(sessions: sessionmaker[Session], configs: Configs) -> int:
                     json.loads(row.errors),
                 )
                 for check in checks:
-                    decision = decide(check, view)
-                    session.add(
-                        CheckResult(
-                            host_id=host_id,
-                            check_id=check.id,
-                            decision=decision.decision,
-                            observed=as_json(decision.observed),
-                            reason=decision.reason,
-                            bundle_id=row.bundle_id,
-                            record_index=row.idx,
-                            collected_at=row.collected_at,
-                            evaluated_at=now,
-                        )
-                    )
+                    session.add(stored_decision(host_id, decide(check, view), now))
                     added += 1
         session.add(ControlSet(fingerprint=fingerprint, checks=len(configs.checks), applied_at=now))
         try:
