@@ -254,9 +254,7 @@ def family_verdict(
     return days, False if exact else None
 
 
-def _family(
-    files: list[LogFile], oldest: datetime | None, exact: bool, now: datetime
-) -> Family:
+def _family(files: list[LogFile], oldest: datetime | None, exact: bool, now: datetime) -> Family:
     days, verdict = family_verdict(bool(files), oldest, exact, now)
     return Family(
         present=bool(files),
