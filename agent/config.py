@@ -83,6 +83,9 @@ class Schedule(_Section):
 class AgentConfig(_Section):
     server: ServerSection = ServerSection()
     collector_timeout: Duration = timedelta(seconds=120)
+    # The agent is a guest on a production host: a few collectors at a time keep its
+    # CPU burst and peak memory small, at little cost in wall time (most wait on I/O).
+    collector_workers: int = Field(default=2, ge=1, le=32)
     ship: ShipSection = ShipSection()
     spool: SpoolSection = SpoolSection()
     schedule: Schedule = Schedule(interval=timedelta(hours=1), jitter=timedelta(minutes=5))

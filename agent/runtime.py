@@ -74,7 +74,12 @@ class AgentRuntime:
 
     def collect(self, names: Sequence[str] | None = None) -> SpoolEntry:
         specs = self.collectors(names)
-        records = run_collectors(specs, self.host, self.config.collector_timeout.total_seconds())
+        records = run_collectors(
+            specs,
+            self.host,
+            self.config.collector_timeout.total_seconds(),
+            workers=self.config.collector_workers,
+        )
         _bundle, entry = self.writer.commit(self.host, records)
         return entry
 

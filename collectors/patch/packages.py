@@ -7,13 +7,14 @@ anything); the rpm database is binary (SQLite/BDB), so there `rpm -qa` is run in
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from collectors.host import DEFAULT_MAX_READ
-from collectors.provenance import Collection
+from collectors.provenance import Collection, ReadFailed
 from collectors.registry import collector
 from evidence.canonical import format_timestamp
 from evidence.records import ApiSource
@@ -26,6 +27,8 @@ RPM_QUERYFORMAT = r"%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\t%{ARCH}\t%{INSTA
 RPM_ARGV = ("rpm", "-qa", "--queryformat", RPM_QUERYFORMAT)
 
 _SOURCE_VERSION = re.compile(r"\s*\(.*\)\s*$")
+# The fields of a status stanza that the collectors read.
+STATUS_FIELDS = frozenset({"package", "architecture", "version", "status", "source"})
 
 
 class Package(BaseModel):
@@ -63,9 +66,11 @@ class PackagesFacts(BaseModel):
 # --- pure parsers -------------------------------------------------------------------
 
 
-def parse_deb822(text: str) -> list[dict[str, str]]:
+def parse_deb822(text: str, keep: frozenset[str] | None = None) -> list[dict[str, str]]:
     """Stanzas of a dpkg database file. Field names are lower-cased (they are
-    case-insensitive); continuation lines are joined to their field with newlines."""
+    case-insensitive); continuation lines are joined to their field with newlines.
+    With `keep`, only those (lower-case) fields are stored: the status database's
+    descriptions and dependency lists are most of its bytes and no reader needs them."""
     stanzas: list[dict[str, str]] = []
     current: dict[str, str] = {}
     field: str | None = None
@@ -80,11 +85,33 @@ def parse_deb822(text: str) -> list[dict[str, str]]:
         elif ":" in line:
             name, value = line.split(":", 1)
             field = name.strip().lower()
+            if keep is not None and field not in keep:
+                field = None  # skip it and its continuation lines
+                continue
             current[field] = value.strip()
         else:
             field = None  # not a field: ignore it and anything continuing it
     if current:
         stanzas.append(current)
+    return stanzas
+
+
+def parse_deb822_chunks(
+    chunks: Iterable[bytes], keep: frozenset[str] | None = None
+) -> list[dict[str, str]]:
+    """`parse_deb822` over a file given in pieces, a block of whole stanzas at a time,
+    so the file is never held whole (nor decoded whole)."""
+    stanzas: list[dict[str, str]] = []
+    rest = b""
+    for chunk in chunks:
+        buffer = rest + chunk
+        cut = buffer.rfind(b"\n\n")
+        if cut < 0:
+            rest = buffer
+            continue
+        stanzas.extend(parse_deb822(buffer[:cut].decode("utf-8", errors="replace"), keep))
+        rest = buffer[cut + 2 :]
+    stanzas.extend(parse_deb822(rest.decode("utf-8", errors="replace"), keep))
     return stanzas
 
 
@@ -184,8 +211,9 @@ def read_dpkg_stanzas(
 ) -> list[dict[str, str]] | None:
     """The dpkg database as dpkg-query sees it: the status file with the journal in
     /var/lib/dpkg/updates applied on top; None when the status file is unreadable."""
-    text = c.read_text(DPKG_STATUS, max_bytes=max_bytes)
-    if text is None:
+    try:
+        status = parse_deb822_chunks(c.read_stream(DPKG_STATUS, max_bytes=max_bytes), STATUS_FIELDS)
+    except ReadFailed:
         return None
     journal: list[dict[str, str]] = []
     names = c.list_dir(DPKG_UPDATES, missing_ok=True) or []
@@ -193,8 +221,8 @@ def read_dpkg_stanzas(
     for name in sorted((n for n in names if n.isdigit()), key=int):
         entry = c.read_text(f"{DPKG_UPDATES}/{name}")
         if entry is not None:
-            journal.extend(parse_deb822(entry))
-    return apply_dpkg_updates(parse_deb822(text), journal)
+            journal.extend(parse_deb822(entry, STATUS_FIELDS))
+    return apply_dpkg_updates(status, journal)
 
 
 def _dpkg(c: Collection) -> PackagesFacts:
@@ -206,22 +234,21 @@ def _dpkg(c: Collection) -> PackagesFacts:
 
 
 def _with_dpkg_install_times(c: Collection, packages: list[Package]) -> list[Package]:
+    """`packages`, each given its install time (set in place: a copy of every package
+    would double the collector's peak memory)."""
     names = c.list_dir(DPKG_INFO, missing_ok=True)
     if names is None:
         return packages
     lists = {name for name in names if name.endswith(".list")}
-    timed = []
     for package in packages:
-        installed_at = None
         for name in list_file_names(package):
             if name in lists:
                 info = c.host.stat(f"{DPKG_INFO}/{name}")
                 if info is not None:
-                    installed_at = _epoch_to_timestamp(str(int(info.mtime)))
+                    package.installed_at = _epoch_to_timestamp(str(int(info.mtime)))
                 break
-        timed.append(package.model_copy(update={"installed_at": installed_at}))
     c.sources.append(ApiSource(call=f"stat {DPKG_INFO}/*.list (modification times)"))
-    return timed
+    return packages
 
 
 def _rpm(c: Collection) -> PackagesFacts:

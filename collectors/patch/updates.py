@@ -260,7 +260,7 @@ STDLIB_SUFFIXES = ("", ".gz", ".xz", ".lzma", ".bz2", ".lz4")
 LIST_SUFFIXES = (*STDLIB_SUFFIXES, ".zst")
 
 
-CHUNK = 1024 * 1024
+CHUNK = 256 * 1024
 
 
 class _Decompressor(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from hypothesis import strategies as st
 from collectors.host import LocalHost, RootHost
 from collectors.patch.packages import (
     RPM_ARGV,
+    STATUS_FIELDS,
     apply_dpkg_updates,
     parse_deb822,
+    parse_deb822_chunks,
     parse_dpkg_status,
     parse_rpm_qa,
 )
@@ -67,6 +70,33 @@ def test_deb822_continuation_lines() -> None:
     assert len(bash["description"].splitlines()) > 3
     assert "/etc/bash.bashrc" in bash["conffiles"]
     assert "\n" not in bash["version"]
+
+
+def test_deb822_keep_drops_other_fields_and_their_continuations() -> None:
+    bash = parse_deb822(_stanza("bash"), STATUS_FIELDS)[0]
+    assert bash == {
+        "package": "bash",
+        "status": "install ok installed",
+        "architecture": "amd64",
+        "source": "bash (5.2.15-2)",
+        "version": "5.2.15-2+b8",
+    }
+
+
+@given(cuts=st.lists(st.integers(min_value=0, max_value=len(STATUS_TEXT.encode())), max_size=40))
+def test_deb822_in_chunks_equals_whole(cuts: list[int]) -> None:
+    data = STATUS_TEXT.encode()
+    bounds = [0, *sorted(cuts), len(data)]
+    chunks = [data[a:b] for a, b in pairwise(bounds)]
+    assert parse_deb822_chunks(chunks) == parse_deb822(STATUS_TEXT)
+    assert parse_deb822_chunks(chunks, STATUS_FIELDS) == parse_deb822(STATUS_TEXT, STATUS_FIELDS)
+
+
+def test_deb822_chunks_keep_multibyte_characters_whole() -> None:
+    text = "Package: a\nMaintainer: Jérôme Ü <j@example.org>\n\nPackage: b\nVersion: 1\n"
+    data = text.encode()
+    cut = data.index("é".encode()) + 1  # inside the two bytes of é
+    assert parse_deb822_chunks([data[:cut], data[cut:]]) == parse_deb822(text)
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ def test_file_overrides_defaults_and_schedules_apply(tmp_path: Path) -> None:
         ("colectors: {}\n", "colectors"),
         ("collectors: {no.such: {interval: 1h}}\n", "'collectors.no.such': unknown collector"),
         ("ship: {retries: 99}\n", "ship.retries"),
+        ("collector_workers: 0\n", "collector_workers"),
         ("- a list\n", "expected a mapping at the top level"),
         ("ship: [unclosed\n", "not valid YAML"),
     ],
