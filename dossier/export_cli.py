@@ -22,9 +22,14 @@ def export_command(
         str | None,
         typer.Option("--period", help="FROM..TO (YYYY-MM-DD); default: the 12 months to --as-of"),
     ] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", help="zh, en or zh,en (default): the languages of the pages"),
+    ] = None,
 ) -> None:
-    """Write the inspector package: browsable offline, bilingual, every file hashed and
-    the manifest signed; `dossier verify` checks it without network or database."""
+    """Write the inspector package: browsable offline, in Chinese and English (or one of
+    them with --lang), every file hashed and the manifest signed; `dossier verify` checks
+    it without network or database."""
     from rich.console import Console
 
     from evidence.keys import SigningKey
@@ -32,6 +37,7 @@ def export_command(
     from server.blobs import BlobStore
     from server.config import DataDir
     from server.controls.report import parse_as_of
+    from server.export.languages import parse_languages
     from server.export.package import build_summary, parse_period, write_package
 
     directory = DataDir(data)
@@ -39,9 +45,10 @@ def export_command(
     controls = load_evaluated_controls(directory)
     moment = parse_as_of(as_of)
     span = parse_period(period, moment)
+    languages = parse_languages(lang)
     with open_session(directory) as session:
         summary, bundles, documents = build_summary(
-            session, controls, framework, moment, span, hosts
+            session, controls, framework, moment, span, hosts, languages
         )
         result = write_package(
             out,

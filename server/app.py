@@ -357,8 +357,10 @@ def create_app(data: DataDir) -> FastAPI:
         as_of: str | None = None,
         period: str | None = None,
         host: Annotated[list[str] | None, Query()] = None,
+        lang: str | None = None,
     ) -> FileResponse:
         """The inspector package as a zip (what `dossier export` writes)."""
+        from server.export.languages import parse_languages
         from server.export.package import build_summary, parse_period, write_package
 
         directory = tempfile.mkdtemp(prefix="dossier-export-")
@@ -366,9 +368,10 @@ def create_app(data: DataDir) -> FastAPI:
         try:
             moment = parse_as_of(as_of)
             span = parse_period(period, moment)
+            languages = parse_languages(lang)
             with sessions() as session:
                 summary, bundles, documents = build_summary(
-                    session, controls, framework, moment, span, host
+                    session, controls, framework, moment, span, host, languages
                 )
                 write_package(
                     out, session, BlobStore(data.blobs), server_key, summary, bundles, documents

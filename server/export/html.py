@@ -11,7 +11,8 @@ builder also writes as ``summary.json``) into ``index.html`` and one
 * Links are relative to the zip layout: ``controls/<slug>.html`` from the index,
   ``../bundles/<bundle_id>.json``, ``../documents/<sha256>`` and ``../index.html`` from a
   control page, so the pages work straight from an unpacked package.
-* Chinese comes first, English beside or below it.
+* Chinese comes first, English beside or below it; a summary whose ``languages`` names
+  one of them gets pages in that language only.
 * The output depends only on the summary (no clock, no environment), so the same summary
   always renders to the same bytes.
 * The index stays small however many hosts there are: gaps are shown once per
@@ -32,6 +33,8 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+
+from server.export.languages import LANGUAGES, summary_languages
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -186,14 +189,18 @@ def format_timestamp(value: Any) -> str:
     return f"{match.group(1)} {match.group(2)} UTC"
 
 
-def format_observed(value: Any, limit: int = OBSERVED_LIMIT) -> str:
+def format_observed(
+    value: Any, languages: Sequence[str] = LANGUAGES, limit: int = OBSERVED_LIMIT
+) -> str:
     """Observed value as indented JSON, cut to about `limit` UTF-8 bytes with a note."""
     text = json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
     encoded = text.encode("utf-8")
     if len(encoded) <= limit:
         return text
     cut = encoded[:limit].decode("utf-8", errors="ignore")
-    return f"{cut}\n… [已截断 truncated: {len(encoded)} bytes in total, see the bundle]"
+    words = {"zh": "已截断", "en": "truncated"}
+    note = " ".join(words[lang] for lang in LANGUAGES if lang in languages)
+    return f"{cut}\n… [{note}: {len(encoded)} bytes in total, see the bundle]"
 
 
 def clip(value: Any, limit: int = REASON_LIMIT) -> str:
@@ -346,6 +353,7 @@ def _common_context(
     gaps = [g for g in summary.get("gaps") or [] if isinstance(g, Mapping)]
     return {
         "summary": summary,
+        "langs": summary_languages(summary),
         "framework": summary.get("framework") or {},
         "period": summary.get("period") or {},
         "server": summary.get("server") or {},

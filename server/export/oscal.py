@@ -48,9 +48,11 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
+
+from server.export.languages import LANGUAGES, summary_languages
 
 OSCAL_VERSION = "1.1.2"
 # Namespace of Dossier's own property names. OSCAL wants a URI; trestle's models only
@@ -110,6 +112,7 @@ def assessment_results(summary: Mapping[str, Any]) -> dict[str, Any]:
 class _Builder:
     def __init__(self, summary: Mapping[str, Any]) -> None:
         self.summary = summary
+        self.languages = summary_languages(summary)
         self.framework: Mapping[str, Any] = summary["framework"]
         hosts = summary["scope"]["hosts"]
         period = summary["period"]
@@ -172,8 +175,9 @@ class _Builder:
         title = self.framework.get("title") or {}
         summary = self.summary
         return {
-            "title": f"Dossier 评估结果 / assessment results: "
-            f"{_bilingual(title, str(self.framework['id']))}",
+            "title": "Dossier "
+            + _bilingual({"zh": "评估结果", "en": "assessment results"}, "", self.languages)
+            + f": {_bilingual(title, str(self.framework['id']), self.languages)}",
             "last-modified": summary["generated_at"],
             "version": summary["as_of"],
             "oscal-version": OSCAL_VERSION,
@@ -189,7 +193,7 @@ class _Builder:
         framework = self.framework
         resource: dict[str, Any] = {
             "uuid": plan_uuid,
-            "title": _bilingual(framework.get("title") or {}, str(framework["id"])),
+            "title": _bilingual(framework.get("title") or {}, str(framework["id"]), self.languages),
             "description": "The framework catalog whose controls this assessment evaluates "
             "(Dossier framework id, source and version in the properties).",
             "props": _props(
@@ -417,12 +421,16 @@ class _Builder:
         if status not in STATUS_MAP:
             raise OscalExportError(f"control {control_id!r} has unknown status {status!r}")
         state, zh, en = STATUS_MAP[status]
-        title = _bilingual(control.get("title") or {}, "")
+        meaning = _bilingual({"zh": zh, "en": en}, status, self.languages)
+        remarks = f"{status} {zh}: {en}." if len(self.languages) > 1 else f"{status} {meaning}."
+        title = _bilingual(control.get("title") or {}, "", self.languages)
         target: dict[str, Any] = {
             "type": "objective-id",
             "target-id": self.tokens[control_id],
             "title": f"{control_id} {title}".strip(),
-            "description": _bilingual(control.get("summary") or {}, f"Control {control_id}."),
+            "description": _bilingual(
+                control.get("summary") or {}, f"Control {control_id}.", self.languages
+            ),
             "props": _props(
                 ("control-id", control_id),
                 ("evidence-kind", control.get("evidence_kind") or "heading"),
@@ -431,19 +439,19 @@ class _Builder:
         if state is None:
             target["implementation-status"] = {
                 "state": "not-applicable",
-                "remarks": f"{status} {zh}: {en}.",
+                "remarks": remarks,
             }
         else:
             target["status"] = {
                 "state": state,
                 "reason": status,
-                "remarks": f"{status} {zh}: {en}.",
+                "remarks": remarks,
             }
         return _drop_empty(
             {
                 "uuid": _uuid("finding", self.assessment_key, control_id),
                 "title": f"{control_id} {title}".strip(),
-                "description": self.finding_description(control, zh),
+                "description": self.finding_description(control, meaning),
                 "props": _props(
                     ("status", status),
                     ("hosts-passing", control.get("hosts_passing")),
@@ -457,9 +465,9 @@ class _Builder:
             }
         )
 
-    def finding_description(self, control: Mapping[str, Any], zh: str) -> str:
+    def finding_description(self, control: Mapping[str, Any], meaning: str) -> str:
         control_id = control["id"]
-        lines = [f"Status: {control['status']} ({zh})."]
+        lines = [f"Status: {control['status']} ({meaning})."]
         if control.get("evidence_kind") is None:
             children = [c["id"] for c in self.summary["controls"] if c.get("parent") == control_id]
             lines.append(
@@ -471,7 +479,7 @@ class _Builder:
             by_check.setdefault(check["check_id"], []).append(check)
         for check_id, rows in by_check.items():
             definition = self.checks.get(check_id) or {}
-            title = _bilingual(definition.get("title") or {}, "")
+            title = _bilingual(definition.get("title") or {}, "", self.languages)
             severity = definition.get("severity")
             lines.append(
                 f"Check {check_id}"
@@ -499,10 +507,13 @@ def _uuid(*parts: object) -> str:
     return str(uuid.uuid5(UUID_NAMESPACE, "\x1f".join(str(p) for p in parts)))
 
 
-def _bilingual(text: Mapping[str, Any], fallback: str) -> str:
-    """Join as "zh / en" (Chinese first, as everywhere in the export), whichever exist."""
-    parts = [_one_line(text.get(lang)) for lang in ("zh", "en")]
-    joined = " / ".join(p for p in parts if p)
+def _bilingual(text: Mapping[str, Any], fallback: str, languages: Sequence[str] = LANGUAGES) -> str:
+    """The text in the package's languages, joined as "zh / en" when both exist; a text
+    missing in those languages falls back to the other before `fallback`."""
+    parts = [_one_line(text.get(lang)) for lang in languages]
+    joined = " / ".join(p for p in dict.fromkeys(parts) if p)
+    if not joined:
+        joined = next((_one_line(v) for v in text.values() if _one_line(v)), "")
     return joined or fallback
 
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import zipfile
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -43,6 +43,7 @@ from server.controls.catalog import Configs
 from server.controls.errors import ReportError
 from server.controls.report import framework_status
 from server.evidence_log import EvidenceLog, leaf_hashes
+from server.export.languages import LANGUAGES
 from server.models import Agent, Bundle, Document, Host, LogEntry
 
 STALE_AFTER = timedelta(days=365)  # the annual assessment: evidence older than this is flagged
@@ -122,6 +123,7 @@ def build_summary(
     as_of: datetime,
     period: tuple[date, date],
     host_ids: list[str] | None,
+    languages: Sequence[str] = LANGUAGES,
 ) -> tuple[dict[str, Any], list[Bundle], list[Document]]:
     report = framework_status(session, configs, framework, as_of)
     known = {h.id: h for h in session.scalars(select(Host))}
@@ -238,6 +240,7 @@ def build_summary(
         "generated_at": format_timestamp(datetime.now(as_of.tzinfo)),
         "as_of": end,
         "period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
+        "languages": list(languages),
         "framework": catalog.framework.model_dump(),
         "server": {},
         "scope": {"hosts": hosts_summary, "days_in_period": days_in_period},

@@ -280,6 +280,14 @@ def test_export_over_the_api_verifies_too(exported: Exported, tmp_path: Path) ->
         timeout=30,
     )
     assert bad.status_code == 422 and "FROM <= TO" in bad.json()["detail"]
+    bad_lang = requests.get(
+        f"{server.url}/api/v1/export",
+        params={"framework": "mlps2-l3", "lang": "fr"},
+        headers={"Authorization": f"Bearer {server.admin_token}"},
+        verify=server.ca,
+        timeout=30,
+    )
+    assert bad_lang.status_code == 422 and "--lang 'fr'" in bad_lang.json()["detail"]
     unauthenticated = requests.get(
         f"{server.url}/api/v1/export",
         params={"framework": "mlps2-l3"},
@@ -305,3 +313,53 @@ def test_a_missing_blob_stops_the_export_and_leaves_no_package(
     assert result.returncode == 2
     assert f"stored bundle {victim} is missing; no package was written" in result.stderr
     assert not out.exists() and not out.with_name("broken.zip.partial").exists()
+
+
+def test_english_only_export_verifies(exported: Exported, tmp_path: Path) -> None:
+    package = tmp_path / "cii-en.zip"
+    dossier(
+        "export",
+        "--data",
+        str(exported.server.data.root),
+        "--framework",
+        "cii-2021",
+        "--lang",
+        "en",
+        "--out",
+        str(package),
+    )
+    code, out = verify(package)
+    assert code == 0, out
+    with zipfile.ZipFile(package) as archive:
+        summary = json.loads(archive.read("summary.json"))
+        index = archive.read("index.html").decode()
+        names = archive.namelist()
+    assert summary["languages"] == ["en"]
+    assert '<html lang="en">' in index and 'lang="zh-CN"' not in index
+    assert "Hosts in scope" in index and "主机范围" not in index
+    # the same evidence as the bilingual package: only the words differ
+    assert sorted(names) == sorted(exported.members)
+    bilingual = json.loads(exported.members["summary.json"])
+    assert bilingual["languages"] == ["zh", "en"]
+    assert summary["controls"] == bilingual["controls"]
+
+
+def test_unknown_language_is_refused_and_nothing_written(
+    exported: Exported, tmp_path: Path
+) -> None:
+    package = tmp_path / "cii-fr.zip"
+    result = dossier(
+        "export",
+        "--data",
+        str(exported.server.data.root),
+        "--framework",
+        "cii-2021",
+        "--lang",
+        "fr",
+        "--out",
+        str(package),
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--lang 'fr': expected a comma-separated list of zh, en" in result.stderr
+    assert not package.exists()

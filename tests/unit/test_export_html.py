@@ -643,3 +643,54 @@ def test_index_for_1000_hosts_and_10_checks_is_under_1_mb() -> None:
     body = page.decode()
     assert body.count('<tr class="result">') == 2000
     assert body.count(summary["checks"]["check.00"]["remediation"]["zh"]) == 1
+
+
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def _visible_text(page: bytes) -> str:
+    return "".join(_parse(page).text)
+
+
+@pytest.mark.parametrize("languages", [["en"], ["zh"], ["zh", "en"], ["en", "zh"]])
+def test_pages_are_written_in_the_summary_languages(
+    summary: dict[str, Any], languages: list[str]
+) -> None:
+    rendered = dict(render_pages({**summary, "languages": languages}))
+    assert len(rendered) == len(dict(render_pages(summary)))  # same pages, other words
+    for name, page in rendered.items():
+        text = page.decode()
+        # Chinese may remain only in data that has one language: the standard's official
+        # title and the names of uploaded files
+        visible = _visible_text(page).replace(str(summary["framework"]["source"]), "")
+        for control in summary["controls"]:
+            for document in control.get("documents") or []:
+                visible = visible.replace(str(document.get("filename")), "")
+        if languages == ["en"]:
+            assert '<html lang="en">' in text, name
+            assert not CJK.search(visible), f"{name}: {CJK.search(visible)!r}"
+            assert 'lang="zh-CN"' not in text and 'class="en"' not in text, name
+        elif languages == ["zh"]:
+            assert '<html lang="zh-CN">' in text, name
+            assert 'lang="en"' not in text, name
+            assert CJK.search(visible), name
+        else:  # both: Chinese first, English as the secondary text, whatever the order given
+            assert '<html lang="zh-CN">' in text and 'class="en" lang="en"' in text, name
+            assert CJK.search(visible), name
+    index = rendered["index.html"].decode()
+    if languages == ["en"]:
+        assert "Hosts in scope" in index and "主机范围" not in index
+        assert "How to verify this package" in index and "dossier verify FILE.zip" in index
+    elif languages == ["zh"]:
+        assert "主机范围" in index and "Hosts in scope" not in index
+        assert "dossier verify FILE.zip" in index
+    else:
+        assert "主机范围" in index and "Hosts in scope" in index
+
+
+def test_english_pages_keep_every_control_title_and_status(summary: dict[str, Any]) -> None:
+    english = dict(render_pages({**summary, "languages": ["en"]}))
+    index = _visible_text(english["index.html"])
+    for control in summary["controls"]:
+        assert control["title"]["en"] in index
+    assert "Fail" in index and "Pass" in index

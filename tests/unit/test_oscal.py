@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -590,3 +591,32 @@ def test_unknown_status_is_refused() -> None:
     summary["controls"][1]["status"] = "green"
     with pytest.raises(OscalExportError, match="unknown status 'green'"):
         assessment_results(summary)
+
+
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+@pytest.mark.parametrize("languages", [["en"], ["zh"]])
+def test_one_language_package_writes_titles_and_remarks_in_it(languages: list[str]) -> None:
+    both = assessment_results(make_summary())
+    doc = assessment_results({**make_summary(), "languages": languages})
+    parse(doc)
+    text = json.dumps(doc, ensure_ascii=False)
+    # the standard's official title and file names are data, in one language
+    text = text.replace(make_summary()["framework"]["source"], "")
+    for control in make_summary()["controls"]:
+        for document in control.get("documents") or []:
+            text = text.replace(document["filename"], "")
+    findings = findings_by_control(doc)
+    failing = next(f for f in findings.values() if f["target"]["status"]["reason"] == "fail")
+    remarks = failing["target"]["status"]["remarks"]
+    if languages == ["en"]:
+        assert not CJK.search(text), CJK.search(text)
+        assert remarks == "fail at least one check failed."
+    else:
+        assert remarks == "fail 不符合."
+        assert findings_by_control(both).keys() == findings.keys()
+        for control_id, finding in findings.items():
+            title = finding["target"]["title"]
+            assert CJK.search(title) or title == control_id, title
+            assert " / " not in title
