@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from agent.config import load_config
 from agent.enroll import enroll
@@ -15,10 +14,20 @@ from agent.runtime import AgentRuntime
 from agent.spool import SpoolFull
 from agent.state import StateDir
 
+
+def say(message: str) -> None:
+    """A line for the operator, on stderr. Plain text: host-supplied words are never read
+    as markup, and the agent's collection path does not load Rich."""
+    typer.echo(message, err=True)
+
+
+def red(word: str) -> str:
+    return typer.style(word, fg="red")
+
+
 app = typer.Typer(
     help="Collect evidence on this host and ship it to the server.", no_args_is_help=True
 )
-console = Console(stderr=True)
 
 StateOption = Annotated[Path, typer.Option("--state", help="agent state directory")]
 ConfigOption = Annotated[
@@ -35,7 +44,7 @@ def enroll_command(
 ) -> None:
     """Create this host's key (0600, never sent) and register its public key."""
     enrollment = enroll(StateDir(state), server, token, ca)
-    console.print(f"enrolled as {enrollment.agent_id} with {enrollment.server_url}")
+    say(f"enrolled as {enrollment.agent_id} with {enrollment.server_url}")
     typer.echo(enrollment.agent_id)
 
 
@@ -68,18 +77,18 @@ def run_command(
         failed = False
         try:
             entry = runtime.collect(only)
-            console.print(f"collected bundle seq {entry.seq} ({entry.bundle_id[:16]}…)")
+            say(f"collected bundle seq {entry.seq} ({entry.bundle_id[:16]}…)")
         except SpoolFull as exc:
-            console.print(f"[red]not spooled:[/red] {exc}")
+            say(f"{red('not spooled:')} {exc}")
             failed = True
         report = runtime.ship()
-        console.print(
+        say(
             f"delivered {report.delivered}, rejected {len(report.rejected)}, "
             f"still spooled {report.remaining}"
             + (f" ({report.stopped_by})" if report.stopped_by else "")
         )
         for line in report.rejected:
-            console.print(f"[red]rejected[/red] {line}")
+            say(f"{red('rejected')} {line}")
     if failed or not report.ok:
         raise typer.Exit(1)
 
@@ -90,7 +99,7 @@ def ship_command(state: StateOption, config: ConfigOption = None) -> None:
     directory = StateDir(state)
     with directory.lock():
         report = AgentRuntime(directory, load_config(config)).ship()
-    console.print(
+    say(
         f"delivered {report.delivered}, rejected {len(report.rejected)}, "
         f"still spooled {report.remaining}"
         + (f" ({report.stopped_by})" if report.stopped_by else "")
@@ -111,23 +120,23 @@ def status_command(
         typer.echo(json.dumps(status.as_dict(), indent=2))
         return
     receipt = status.last_receipt
-    console.print(f"agent        {status.agent_id}")
-    console.print(f"server       {status.server_url}")
-    console.print(f"host         {status.host_id}")
-    console.print(f"last seq     {status.last_seq}")
+    say(f"agent        {status.agent_id}")
+    say(f"server       {status.server_url}")
+    say(f"host         {status.host_id}")
+    say(f"last seq     {status.last_seq}")
     others = {h: seq for h, seq in status.chains.items() if h != status.host_id}
     if others:
-        console.print(f"other chains {len(others)} (agentless targets)")
-    console.print(f"spooled      {status.spooled} bundle(s), {status.spooled_bytes} bytes")
-    console.print(f"rejected     {status.rejected}")
+        say(f"other chains {len(others)} (agentless targets)")
+    say(f"spooled      {status.spooled} bundle(s), {status.spooled_bytes} bytes")
+    say(f"rejected     {status.rejected}")
     if receipt:
-        console.print(
+        say(
             f"last receipt {receipt.get('host_id', '?')} seq {receipt['seq']} "
             f"bundle {receipt['bundle_id'][:16]}… "
             f"log index {receipt['log_index']} at {receipt['received_at']}"
         )
     else:
-        console.print("last receipt none yet")
+        say("last receipt none yet")
 
 
 @app.command("export")
@@ -144,7 +153,7 @@ def export_command(
 
     runtime = AgentRuntime(StateDir(state), load_config(config))
     result = export_spool(runtime.state, runtime.enrollment, runtime.key, runtime.spool, to)
-    console.print(f"exported {result.bundles} bundle(s), {result.bytes} bytes")
+    say(f"exported {result.bundles} bundle(s), {result.bytes} bytes")
     typer.echo(str(result.package))
 
 
@@ -159,11 +168,11 @@ def import_receipts_command(
 
     runtime = AgentRuntime(StateDir(state), load_config(config))
     result = import_receipts(runtime.state, runtime.enrollment, runtime.spool, media)
-    console.print(
+    say(
         f"cleared {result.cleared} bundle(s); {result.already_cleared} already cleared; "
         f"still spooled {len(runtime.spool.entries())}"
     )
     for problem in result.problems:
-        console.print(f"[red]problem[/red] {problem}")
+        say(f"{red('problem')} {problem}")
     if result.problems:
         raise typer.Exit(1)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 app = typer.Typer(help="Framework catalogs and checks.", no_args_is_help=True)
 ConfigsOption = Annotated[
@@ -31,6 +30,8 @@ def validate_command(configs: ConfigsOption = None) -> None:
     from server.controls.catalog import load_configs
 
     loaded = load_configs(config_dirs(configs), all_collectors())
+    from rich.console import Console
+
     console = Console()
     for framework, catalog in loaded.catalogs.items():
         automated = sum(1 for c in catalog.controls if c.evidence in ("automated", "both"))
@@ -64,6 +65,7 @@ def status_command(
     """Controls of a framework: status, hosts passing/failing, oldest evidence age."""
     import json
 
+    from rich.console import Console
     from rich.table import Table
 
     from server.admin import load_evaluated_controls, open_session
@@ -114,6 +116,7 @@ def changes_command(
     accounts, OS upgrades, firewall and sshd policy changes, silent hosts."""
     import json
 
+    from rich.console import Console
     from rich.table import Table
 
     from server.admin import load_evaluated_controls, open_session

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 app = typer.Typer(help="Document evidence for controls.", no_args_is_help=True)
 DataOption = Annotated[Path, typer.Option("--data", help="server data directory")]
@@ -76,6 +74,9 @@ def list_command(
     today = datetime.now(UTC).date()
     with open_session(DataDir(data)) as session:
         rows = [document_json(d, today) for d in list_documents(session, framework, control)]
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("framework", "control", "type", "file", "sha256", "by", "valid until")
     for row in rows:
         until = (

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from server.config import DataDir
 from server.errors import AdminError
@@ -16,12 +15,24 @@ from server.errors import AdminError
 # server.admin pulls in SQLAlchemy and Alembic; commands import it when they run, so
 # agent commands sharing this CLI start fast.
 
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@cache
+def console() -> Console:
+    """Rich, imported on first output: the agent's collection path never needs it."""
+    from rich.console import Console
+
+    return Console()
+
+
 app = typer.Typer(help="Run and administer the Dossier server.", no_args_is_help=True)
 token_app = typer.Typer(help="Enrollment tokens.", no_args_is_help=True)
 agents_app = typer.Typer(help="Enrolled agents.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(agents_app, name="agents")
-console = Console()
 
 DataOption = Annotated[Path, typer.Option("--data", help="server data directory")]
 
@@ -52,14 +63,14 @@ def init(
 
     directory = DataDir(data)
     token = init_server(directory, database_url=database_url, tls_names=tls_name)
-    console.print(f"initialised {data}")
-    console.print(f"  agents pin this CA: {directory.ca_cert}")
+    console().print(f"initialised {data}")
+    console().print(f"  agents pin this CA: {directory.ca_cert}")
     if admin_token_file is not None:
         admin_token_file.touch(mode=0o600, exist_ok=False)
         admin_token_file.write_text(token + "\n", encoding="ascii")
-        console.print(f"  admin API token written to {admin_token_file}")
+        console().print(f"  admin API token written to {admin_token_file}")
     else:
-        console.print("  admin API token (shown once, store it safely):")
+        console().print("  admin API token (shown once, store it safely):")
         typer.echo(token)
 
 
@@ -130,7 +141,7 @@ def token_create(
             )
         )
     else:
-        console.print(
+        console().print(
             f"token {created.id}: {created.max_uses} use(s), expires {created.expires_at}"
         )
         typer.echo(created.token)
@@ -143,10 +154,12 @@ def agents_list(data: DataOption) -> None:
 
     with open_session(DataDir(data)) as session:
         agents = list_agents(session)
+    from rich.table import Table
+
     table = Table("agent", "hostname", "enrolled", "revoked")
     for agent in agents:
         table.add_row(agent.id, agent.hostname, agent.enrolled_at, agent.revoked_at or "")
-    console.print(table)
+    console().print(table)
 
 
 @agents_app.command("revoke")
@@ -160,7 +173,7 @@ def agents_revoke(
 
     with open_session(DataDir(data)) as session:
         agent = revoke_agent(session, agent_id, reason)
-    console.print(f"agent {agent.id} revoked at {agent.revoked_at}")
+    console().print(f"agent {agent.id} revoked at {agent.revoked_at}")
 
 
 @app.command("import")
@@ -201,12 +214,12 @@ def import_command(
         typer.echo(summary_json(results))
     else:
         for result in results:
-            console.print(
+            console().print(
                 f"{result.package.name}: stored {result.stored}, already stored "
                 f"{result.duplicates}, refused {len(result.refused)}"
             )
             for problem in result.refused:
-                console.print(f"  [red]refused[/red] {problem}")
+                console().print(f"  [red]refused[/red] {problem}")
     if any(result.refused for result in results):
         raise typer.Exit(1)
 
