@@ -21,18 +21,23 @@ class Slept(BaseModel):
 
 
 class Gauge:
-    """How many collectors run at once, and the most there ever were."""
+    """How many collectors run at once, and the most there ever were. With `together`,
+    collectors also wait for each other in groups of that size (a barrier that breaks
+    after 5 s), so running fewer at once makes them fail instead of passing by luck."""
 
-    def __init__(self) -> None:
+    def __init__(self, together: int | None = None) -> None:
         self.lock = threading.Lock()
         self.running = 0
         self.most = 0
+        self.barrier = threading.Barrier(together, timeout=5) if together else None
 
     def sleeper(self, seconds: float) -> Callable[[Collection], Slept]:
         def collect(_c: Collection) -> Slept:
             with self.lock:
                 self.running += 1
                 self.most = max(self.most, self.running)
+            if self.barrier is not None:
+                self.barrier.wait()
             time.sleep(seconds)
             with self.lock:
                 self.running -= 1
@@ -53,7 +58,7 @@ def spec(name: str, function: Callable[[Collection], BaseModel]) -> CollectorSpe
 
 
 def test_workers_bound_how_many_run_at_once(tmp_path: Path) -> None:
-    gauge = Gauge()
+    gauge = Gauge(together=2)
     specs = [spec(f"test.sleep{i}", gauge.sleeper(0.2)) for i in range(6)]
     started = time.monotonic()
     records = run_collectors(specs, RootHost(tmp_path), timeout=10, workers=2)
@@ -65,9 +70,10 @@ def test_workers_bound_how_many_run_at_once(tmp_path: Path) -> None:
 
 
 def test_default_runs_all_at_once(tmp_path: Path) -> None:
-    gauge = Gauge()
-    specs = [spec(f"test.sleep{i}", gauge.sleeper(0.2)) for i in range(4)]
-    run_collectors(specs, RootHost(tmp_path), timeout=10)
+    gauge = Gauge(together=4)
+    specs = [spec(f"test.sleep{i}", gauge.sleeper(0.01)) for i in range(4)]
+    records = run_collectors(specs, RootHost(tmp_path), timeout=10)
+    assert all(r.errors == [] for r in records)  # no barrier broke: all four ran at once
     assert gauge.most == 4
 
 
