@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from agent.config import load_config
-from agent.enroll import enroll
-from agent.runtime import AgentRuntime
+from agent.enroll import accept_enroll_response, enroll, write_enroll_request
+from agent.runtime import OFFLINE, AgentRuntime
 from agent.spool import SpoolFull
 from agent.state import StateDir
 
@@ -45,6 +45,46 @@ def enroll_command(
     """Create this host's key (0600, never sent) and register its public key."""
     enrollment = enroll(StateDir(state), server, token, ca)
     say(f"enrolled as {enrollment.agent_id} with {enrollment.server_url}")
+    typer.echo(enrollment.agent_id)
+
+
+@app.command("enroll-request")
+def enroll_request_command(
+    state: StateOption,
+    token: Annotated[str, typer.Option("--token", help="enrollment token from the admin")],
+    to: Annotated[Path, typer.Option("--to", help="removable media directory")],
+) -> None:
+    """For a host with no route to the server: create this host's key (0600, never
+    sent) and write an enrollment request signed by it onto removable media, for
+    `dossier server enroll-offline`."""
+    path = write_enroll_request(StateDir(state), token, to)
+    say(f"enrollment request written to {path}; it holds the token: keep the medium safe")
+    typer.echo(str(path))
+
+
+@app.command("enroll-accept")
+def enroll_accept_command(
+    state: StateOption,
+    response: Annotated[Path, typer.Argument(help="the server's response file")],
+    server_keyid: Annotated[
+        str,
+        typer.Option(
+            "--server-keyid",
+            help="the server key id (at least 16 hex digits) from its administrator, "
+            "obtained out of band: the response must be signed by that key",
+        ),
+    ],
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="server URL, if this host can ever reach it"),
+    ] = None,
+) -> None:
+    """Finish an enrollment by removable media with the server's signed response."""
+    enrollment = accept_enroll_response(StateDir(state), response, server_keyid, server)
+    say(
+        f"enrolled as {enrollment.agent_id}; server key {enrollment.server_keyid[:16]}…; "
+        f"{'ships to ' + enrollment.server_url if enrollment.server_url else OFFLINE}"
+    )
     typer.echo(enrollment.agent_id)
 
 
@@ -121,7 +161,7 @@ def status_command(
         return
     receipt = status.last_receipt
     say(f"agent        {status.agent_id}")
-    say(f"server       {status.server_url}")
+    say(f"server       {status.server_url or OFFLINE}")
     say(f"host         {status.host_id}")
     say(f"last seq     {status.last_seq}")
     others = {h: seq for h, seq in status.chains.items() if h != status.host_id}

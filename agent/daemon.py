@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.config import Schedule
-from agent.runtime import AgentRuntime
+from agent.runtime import OFFLINE, AgentRuntime
 from agent.spool import SpoolFull
 
 log = logging.getLogger("dossier.agent.daemon")
@@ -60,12 +60,13 @@ def run_forever(runtime: AgentRuntime) -> None:
         scheduler.add_job(
             collect, trigger_for(schedule), args=[name], id=f"collect:{name}", next_run_time=now
         )
-    scheduler.add_job(
-        ship,
-        IntervalTrigger(seconds=runtime.config.ship.interval.total_seconds()),
-        id="ship",
-        next_run_time=now,
-    )
+    if runtime.server_url is not None:
+        scheduler.add_job(
+            ship,
+            IntervalTrigger(seconds=runtime.config.ship.interval.total_seconds()),
+            id="ship",
+            next_run_time=now,
+        )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping after running jobs finish", signum)
@@ -74,10 +75,11 @@ def run_forever(runtime: AgentRuntime) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info(
-        "agent %s running: %d collector job(s), shipping every %ss to %s",
+        "agent %s running: %d collector job(s), %s",
         runtime.enrollment.agent_id,
         len(runtime.config.collectors),
-        runtime.config.ship.interval.total_seconds(),
-        runtime.server_url,
+        f"shipping every {runtime.config.ship.interval.total_seconds():g}s to {runtime.server_url}"
+        if runtime.server_url is not None
+        else f"{OFFLINE}: bundles stay spooled for `dossier agent export`",
     )
     scheduler.start()

@@ -5,10 +5,20 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from agent.files import write_atomic
 from agent.shipper import error_of, make_session
 from agent.state import Enrollment, StateDir, StateError
 from collectors.host import LocalHost
 from collectors.identity import host_ref
+from evidence.canonical import utc_now_iso
+from evidence.offline_enroll import (
+    MAX_FILE_BYTES,
+    REQUEST_PREFIX,
+    EnrollRequest,
+    OfflineEnrollError,
+    read_response,
+    sign_request,
+)
 
 
 class EnrollError(Exception):
@@ -16,12 +26,7 @@ class EnrollError(Exception):
 
 
 def enroll(state: StateDir, server_url: str, token: str, ca_file: Path | None) -> Enrollment:
-    if state.is_enrolled():
-        current = state.enrollment()
-        raise StateError(
-            f"{state.root} is already enrolled as {current.agent_id} with "
-            f"{current.server_url}; use a new state directory to enroll again"
-        )
+    _refuse_if_enrolled(state)
     state.create()
     if ca_file is not None:
         if not ca_file.is_file():
@@ -59,3 +64,65 @@ def enroll(state: StateDir, server_url: str, token: str, ca_file: Path | None) -
         raise EnrollError("server key and key id disagree; refusing this enrollment")
     state.save_enrollment(enrollment)
     return enrollment
+
+
+def write_enroll_request(state: StateDir, token: str, media: Path) -> Path:
+    """Create this host's key (or reuse one no server has answered for yet) and write an
+    enrollment request signed by it onto `media`, for a host with no route to the server."""
+    _refuse_if_enrolled(state)
+    if not media.is_dir():
+        raise EnrollError(f"media directory {media} does not exist (is the medium mounted?)")
+    state.create()
+    key = state.load_or_create_key()
+    identity = host_ref(LocalHost())
+    request = EnrollRequest(
+        token=token,
+        public_key=key.public.b64(),
+        hostname=identity.hostname,
+        machine_id=identity.machine_id,
+        created_at=utc_now_iso(),
+    )
+    path = media / f"{REQUEST_PREFIX}{key.keyid[:16]}.json"
+    write_atomic(path, sign_request(request, key), mode=0o600)  # it carries the token
+    return path
+
+
+def accept_enroll_response(
+    state: StateDir, response_file: Path, server_keyid: str, server_url: str | None
+) -> Enrollment:
+    """Enroll from the server's response file, if it is signed by the server key the
+    operator was told (`server_keyid`) and answers this host's own request."""
+    _refuse_if_enrolled(state)
+    if not state.key_file.exists():
+        raise EnrollError(
+            f"{state.root} has no agent key: write a request first (dossier agent enroll-request)"
+        )
+    key = state.load_key()
+    try:
+        with response_file.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise EnrollError(f"cannot read {response_file}: {exc.strerror or exc}") from exc
+    try:
+        response = read_response(data, server_keyid, key.public)
+    except OfflineEnrollError as exc:
+        raise EnrollError(f"{response_file}: {exc}") from exc
+    enrollment = Enrollment(
+        agent_id=response.agent_id,
+        server_url=server_url,
+        enrolled_at=response.enrolled_at,
+        server_public_key=response.server_public_key,
+        server_keyid=response.server_keyid,
+    )
+    state.save_enrollment(enrollment)
+    return enrollment
+
+
+def _refuse_if_enrolled(state: StateDir) -> None:
+    if state.is_enrolled():
+        current = state.enrollment()
+        where = current.server_url or "a server, by removable media"
+        raise StateError(
+            f"{state.root} is already enrolled as {current.agent_id} with {where}; "
+            "use a new state directory to enroll again"
+        )

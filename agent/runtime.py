@@ -19,11 +19,13 @@ from collectors.registry import CollectorSpec, all_collectors, select
 
 log = logging.getLogger("dossier.agent")
 
+OFFLINE = "no server URL (enrolled by removable media)"
+
 
 @dataclass(frozen=True)
 class AgentStatus:
     agent_id: str
-    server_url: str
+    server_url: str | None
     host_id: str
     last_seq: int  # of this host's own chain
     chains: dict[str, int]  # every chain this agent keeps: host id -> last seq
@@ -62,7 +64,8 @@ class AgentRuntime:
         self.writer = BundleWriter(state, self.key, self.enrollment.agent_id, self.spool, self.lock)
 
     @property
-    def server_url(self) -> str:
+    def server_url(self) -> str | None:
+        """Where to ship; None for an agent enrolled by media with no URL configured."""
         return self.config.server.url or self.enrollment.server_url
 
     def schedules(self) -> dict[str, Schedule]:
@@ -84,6 +87,12 @@ class AgentRuntime:
         return entry
 
     def ship(self) -> ShipReport:
+        if self.server_url is None:
+            # Not a failure: this host's bundles leave by removable media.
+            return ShipReport(
+                remaining=len(self.spool.entries()),
+                stopped_by=f"{OFFLINE}: export the spool with `dossier agent export`",
+            )
         ca = self.config.server.ca_file or self.state.ca_file
         session = make_session(self.server_url, ca, self.config.ship.retries)
         shipper = Shipper(

@@ -22,7 +22,7 @@ class StateError(Exception):
 class Enrollment(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agent_id: str
-    server_url: str
+    server_url: str | None  # None: enrolled by removable media, ships by media too
     enrolled_at: str
     server_public_key: str
     server_keyid: str

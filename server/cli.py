@@ -15,7 +15,6 @@ from server.errors import AdminError
 # server.admin pulls in SQLAlchemy and Alembic; commands import it when they run, so
 # agent commands sharing this CLI start fast.
 
-
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -174,6 +173,49 @@ def agents_revoke(
     with open_session(DataDir(data)) as session:
         agent = revoke_agent(session, agent_id, reason)
     console().print(f"agent {agent.id} revoked at {agent.revoked_at}")
+
+
+@app.command("enroll-offline")
+def enroll_offline_command(
+    data: DataOption,
+    request: Annotated[
+        Path, typer.Argument(help="the agent's request file (dossier-enroll-request-….json)")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="response file to write (default: beside the request)"),
+    ] = None,
+) -> None:
+    """Enroll an air-gapped agent from its request file; write the signed response.
+
+    The request's token is checked and spent as on the network path. Give the agent's
+    operator the server key id printed here through a separate channel: the agent
+    accepts the response only from that key.
+    """
+    from evidence.keys import SigningKey
+    from evidence.offline_enroll import MAX_FILE_BYTES, REQUEST_PREFIX, RESPONSE_PREFIX
+    from server.admin import open_session
+    from server.offline_enroll import enroll_from_request
+
+    directory = DataDir(data)
+    directory.require_initialised()
+    try:
+        with request.open("rb") as handle:
+            body = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise AdminError(f"cannot read {request}: {exc.strerror or exc}") from exc
+    server_key = SigningKey.load(directory.server_key)
+    with open_session(directory) as session:
+        result = enroll_from_request(session, server_key, body)
+    if out is None:
+        name = request.name.removeprefix(REQUEST_PREFIX)
+        out = request.with_name(RESPONSE_PREFIX + name)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_bytes(result.response)
+    partial.replace(out)
+    typer.echo(f"enrolled {result.agent_id} ({result.hostname}); response: {out}", err=True)
+    typer.echo(f"server key id (give it to the agent's operator): {server_key.keyid}", err=True)
+    typer.echo(str(out))
 
 
 @app.command("import")
