@@ -68,10 +68,7 @@ def read_request(data: bytes) -> EnrollRequest:
     """The request in `data`, after checking it is signed by the key it enrolls."""
     envelope = _envelope(data, "request")
     request = _payload(EnrollRequest, envelope.payload_bytes(), "request")
-    try:
-        key = PublicKey.from_b64(request.public_key)
-    except KeyFileError as exc:
-        raise OfflineEnrollError(f"enrollment request: public key: {exc}") from exc
+    key = _public_key(request.public_key, "request: public key")
     try:
         dsse.verify(envelope, REQUEST_PAYLOAD_TYPE, key)
     except BundleRejected as exc:
@@ -97,10 +94,7 @@ def read_response(data: bytes, server_keyid: str, agent_key: PublicKey) -> Enrol
         )
     envelope = _envelope(data, "response")
     claimed = _payload(EnrollResponse, envelope.payload_bytes(), "response")
-    try:
-        server_key = PublicKey.from_b64(claimed.server_public_key)
-    except KeyFileError as exc:
-        raise OfflineEnrollError(f"enrollment response: server key: {exc}") from exc
+    server_key = _public_key(claimed.server_public_key, "response: server key")
     if not server_key.keyid.startswith(expected):
         raise OfflineEnrollError(
             f"enrollment response is from server key {server_key.keyid}, not the expected "
@@ -118,6 +112,13 @@ def read_response(data: bytes, server_keyid: str, agent_key: PublicKey) -> Enrol
             f"agent's key {agent_key.keyid[:16]}…"
         )
     return claimed
+
+
+def _public_key(b64: str, what: str) -> PublicKey:
+    try:
+        return PublicKey.from_b64(b64)
+    except KeyFileError as exc:
+        raise OfflineEnrollError(f"enrollment {what}: {exc}") from exc
 
 
 def _envelope(data: bytes, what: str) -> dsse.Envelope:

@@ -7,7 +7,7 @@ anything); the rpm database is binary (SQLite/BDB), so there `rpm -qa` is run in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -96,12 +96,9 @@ def parse_deb822(text: str, keep: frozenset[str] | None = None) -> list[dict[str
     return stanzas
 
 
-def parse_deb822_chunks(
-    chunks: Iterable[bytes], keep: frozenset[str] | None = None
-) -> list[dict[str, str]]:
-    """`parse_deb822` over a file given in pieces, a block of whole stanzas at a time,
-    so the file is never held whole (nor decoded whole)."""
-    stanzas: list[dict[str, str]] = []
+def stanza_blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """A deb822 file given in pieces, regrouped as blocks of whole stanzas (cut at blank
+    lines), so a large file is parsed without being held, or decoded, whole."""
     rest = b""
     for chunk in chunks:
         buffer = rest + chunk
@@ -109,9 +106,18 @@ def parse_deb822_chunks(
         if cut < 0:
             rest = buffer
             continue
-        stanzas.extend(parse_deb822(buffer[:cut].decode("utf-8", errors="replace"), keep))
+        yield buffer[:cut]
         rest = buffer[cut + 2 :]
-    stanzas.extend(parse_deb822(rest.decode("utf-8", errors="replace"), keep))
+    yield rest
+
+
+def parse_deb822_chunks(
+    chunks: Iterable[bytes], keep: frozenset[str] | None = None
+) -> list[dict[str, str]]:
+    """`parse_deb822` over a file given in pieces."""
+    stanzas: list[dict[str, str]] = []
+    for block in stanza_blocks(chunks):
+        stanzas.extend(parse_deb822(block.decode("utf-8", errors="replace"), keep))
     return stanzas
 
 

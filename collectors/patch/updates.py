@@ -35,6 +35,7 @@ from collectors.patch.packages import (
     RPM_DB_DIRS,
     parse_deb822,
     read_dpkg_stanzas,
+    stanza_blocks,
 )
 from collectors.provenance import Collection, ReadFailed
 from collectors.registry import collector
@@ -450,16 +451,8 @@ def parse_packages_chunks(
     Architecture "all" is replaced by `list_arch` (the binary-ARCH of the list)."""
     entries: list[IndexEntry] = []
     stanzas = 0
-    rest = b""
-    for chunk in chunks:
-        buffer = rest + chunk
-        cut = buffer.rfind(b"\n\n")
-        if cut < 0:
-            rest = buffer
-            continue
-        stanzas += _index_stanzas(buffer[:cut], list_arch, wanted, entries)
-        rest = buffer[cut + 2 :]
-    stanzas += _index_stanzas(rest, list_arch, wanted, entries)
+    for block in stanza_blocks(chunks):
+        stanzas += _index_stanzas(block, list_arch, wanted, entries)
     return entries, stanzas
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
@@ -272,22 +273,18 @@ def test_export_over_the_api_verifies_too(exported: Exported, tmp_path: Path) ->
     package.write_bytes(response.content)
     code, out = verify(package)
     assert code == 0, out
-    bad = requests.get(
-        f"{server.url}/api/v1/export",
-        params={"framework": "mlps2-l3", "period": "2026-12-01..2026-01-01"},
-        headers={"Authorization": f"Bearer {server.admin_token}"},
-        verify=server.ca,
-        timeout=30,
-    )
-    assert bad.status_code == 422 and "FROM <= TO" in bad.json()["detail"]
-    bad_lang = requests.get(
-        f"{server.url}/api/v1/export",
-        params={"framework": "mlps2-l3", "lang": "fr"},
-        headers={"Authorization": f"Bearer {server.admin_token}"},
-        verify=server.ca,
-        timeout=30,
-    )
-    assert bad_lang.status_code == 422 and "--lang 'fr'" in bad_lang.json()["detail"]
+    for query, message in (
+        ({"period": "2026-12-01..2026-01-01"}, "FROM <= TO"),
+        ({"lang": "fr"}, "--lang 'fr'"),
+    ):
+        bad = requests.get(
+            f"{server.url}/api/v1/export",
+            params={"framework": "mlps2-l3", **query},
+            headers={"Authorization": f"Bearer {server.admin_token}"},
+            verify=server.ca,
+            timeout=30,
+        )
+        assert bad.status_code == 422 and message in bad.json()["detail"], query
     unauthenticated = requests.get(
         f"{server.url}/api/v1/export",
         params={"framework": "mlps2-l3"},
@@ -315,19 +312,25 @@ def test_a_missing_blob_stops_the_export_and_leaves_no_package(
     assert not out.exists() and not out.with_name("broken.zip.partial").exists()
 
 
-def test_english_only_export_verifies(exported: Exported, tmp_path: Path) -> None:
-    package = tmp_path / "cii-en.zip"
-    dossier(
+def export_in(exported: Exported, lang: str, package: Path) -> CompletedProcess[str]:
+    data = str(exported.server.data.root)
+    return dossier(
         "export",
         "--data",
-        str(exported.server.data.root),
+        data,
         "--framework",
         "cii-2021",
         "--lang",
-        "en",
+        lang,
         "--out",
         str(package),
+        check=False,
     )
+
+
+def test_english_only_export_verifies(exported: Exported, tmp_path: Path) -> None:
+    package = tmp_path / "cii-en.zip"
+    assert export_in(exported, "en", package).returncode == 0
     code, out = verify(package)
     assert code == 0, out
     with zipfile.ZipFile(package) as archive:
@@ -348,18 +351,7 @@ def test_unknown_language_is_refused_and_nothing_written(
     exported: Exported, tmp_path: Path
 ) -> None:
     package = tmp_path / "cii-fr.zip"
-    result = dossier(
-        "export",
-        "--data",
-        str(exported.server.data.root),
-        "--framework",
-        "cii-2021",
-        "--lang",
-        "fr",
-        "--out",
-        str(package),
-        check=False,
-    )
+    result = export_in(exported, "fr", package)
     assert result.returncode == 2
     assert "--lang 'fr': expected a comma-separated list of zh, en" in result.stderr
     assert not package.exists()
