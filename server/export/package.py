@@ -9,6 +9,7 @@ is listed in a manifest the server signs.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import zipfile
 from collections import defaultdict
@@ -59,6 +60,10 @@ class ExportResult:
     bytes: int
 
 
+# Characters of JSON written to the zip at a time.
+JSON_PIECE = 1 << 16
+
+
 class PackageWriter:
     """Adds members to the zip and remembers each one's SHA-256 for the manifest."""
 
@@ -69,6 +74,28 @@ class PackageWriter:
     def add(self, name: str, data: bytes) -> None:
         self._zip.writestr(name, data)
         self.lines.append(manifest_line(hashlib.sha256(data).hexdigest(), name))
+
+    def add_json(self, name: str, value: Any) -> None:
+        """`value` as indented JSON, streamed into the zip in pieces: a fleet's summary is
+        never held as one string (json.dumps with indent builds it from millions of small
+        strings first, several times the size of the output)."""
+        digest = hashlib.sha256()
+        encoder = json.JSONEncoder(ensure_ascii=False, indent=1, sort_keys=True)
+        with self._zip.open(name, "w") as member:
+            pending: list[str] = []
+            size = 0
+            for piece in itertools.chain(encoder.iterencode(value), ["\n"]):
+                pending.append(piece)
+                size += len(piece)
+                if size >= JSON_PIECE:
+                    data = "".join(pending).encode()
+                    digest.update(data)
+                    member.write(data)
+                    pending, size = [], 0
+            data = "".join(pending).encode()
+            digest.update(data)
+            member.write(data)
+        self.lines.append(manifest_line(digest.hexdigest(), name))
 
     def abort(self) -> None:
         self._zip.close()
@@ -110,10 +137,6 @@ def compact(observed: Any) -> Any:
         "sha256": hashlib.sha256(text.encode()).hexdigest(),
         "preview": text[:OBSERVED_LIMIT],
     }
-
-
-def _json(value: Any) -> bytes:
-    return (json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
 
 
 def build_summary(
@@ -396,10 +419,10 @@ def write_package(
     writer = PackageWriter(partial)
     # A package with its final name is complete: a failure leaves no half-written one.
     try:
-        writer.add(SUMMARY, _json(summary))
+        writer.add_json(SUMMARY, summary)
         for name, page in render_pages(summary):
             writer.add(name, page)
-        writer.add("oscal/assessment-results.json", _json(assessment_results(summary)))
+        writer.add_json("oscal/assessment-results.json", assessment_results(summary))
         for bundle in bundles:
             writer.add(f"{BUNDLES}{bundle.id}.json", _stored(blobs, bundle.id, "bundle"))
         seen: set[str] = set()
@@ -410,9 +433,9 @@ def write_package(
                     f"{DOCUMENTS}{document.sha256}", _stored(blobs, document.sha256, "document")
                 )
         writer.add(SERVER_KEY, (server_key.public.b64() + "\n").encode())
-        writer.add(AGENT_KEYS, _json(agents))
+        writer.add_json(AGENT_KEYS, agents)
         writer.add(TREE_HEAD, head.to_bytes())
-        writer.add(PROOFS, _json(proofs))
+        writer.add_json(PROOFS, proofs)
         writer.finish(server_key)
     except BaseException:
         writer.abort()
