@@ -78,9 +78,12 @@ def enroll_accept_command(
         str | None,
         typer.Option("--server", help="server URL, if this host can ever reach it"),
     ] = None,
+    ca: Annotated[
+        Path | None, typer.Option("--ca", help="with --server: server CA certificate to pin")
+    ] = None,
 ) -> None:
     """Finish an enrollment by removable media with the server's signed response."""
-    enrollment = accept_enroll_response(StateDir(state), response, server_keyid, server)
+    enrollment = accept_enroll_response(StateDir(state), response, server_keyid, server, ca)
     say(
         f"enrolled as {enrollment.agent_id}; server key {enrollment.server_keyid[:16]}…; "
         f"{'ships to ' + enrollment.server_url if enrollment.server_url else OFFLINE}"

@@ -88,7 +88,11 @@ def write_enroll_request(state: StateDir, token: str, media: Path) -> Path:
 
 
 def accept_enroll_response(
-    state: StateDir, response_file: Path, server_keyid: str, server_url: str | None
+    state: StateDir,
+    response_file: Path,
+    server_keyid: str,
+    server_url: str | None,
+    ca_file: Path | None = None,
 ) -> Enrollment:
     """Enroll from the server's response file, if it is signed by the server key the
     operator was told (`server_keyid`) and answers this host's own request."""
@@ -107,6 +111,10 @@ def accept_enroll_response(
         response = read_response(data, server_keyid, key.public)
     except OfflineEnrollError as exc:
         raise EnrollError(f"{response_file}: {exc}") from exc
+    if ca_file is not None:
+        if not ca_file.is_file():
+            raise EnrollError(f"CA file {ca_file} does not exist")
+        shutil.copyfile(ca_file, state.ca_file)
     enrollment = Enrollment(
         agent_id=response.agent_id,
         server_url=server_url,

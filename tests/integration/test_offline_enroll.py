@@ -189,6 +189,21 @@ def test_response_for_another_agent_or_forged_is_refused(
     code, _, err = accept(tmp_path / "a", tampered, server_key.keyid, check=False)
     assert code == 2 and "enrollment response signature" in err
     assert not (tmp_path / "a" / "agent.json").exists()
-    # and the real one works
-    code, agent_id, _ = accept(tmp_path / "a", Path(response), server_key.keyid)
-    assert code == 0 and agent_id.startswith("agt-")
+    # and the real one works; with a URL and the CA, this agent can also ship directly
+    accepted = dossier(
+        "agent",
+        "enroll-accept",
+        "--state",
+        str(tmp_path / "a"),
+        response,
+        "--server-keyid",
+        server_key.keyid,
+        "--server",
+        server.url,
+        "--ca",
+        server.ca,
+    )
+    agent_id = accepted.stdout.strip()
+    run = dossier("agent", "run", "--once", "--state", str(tmp_path / "a"), *ONLY)
+    assert "delivered 1, rejected 0, still spooled 0" in run.stderr
+    assert stored_seqs(server, agent_id) == [1]
