@@ -30,6 +30,8 @@ SERVER_KEY = "keys/server.pub"
 AGENT_KEYS = "keys/agents.json"
 TREE_HEAD = "log/tree-head.json"
 PROOFS = "log/proofs.json"
+# The members whose content the verifier reads, not only hashes.
+READ_AFTER_HASHING = frozenset({AGENT_KEYS, TREE_HEAD, PROOFS, SUMMARY})
 BUNDLES = "bundles/"
 DOCUMENTS = "documents/"
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
@@ -114,8 +116,13 @@ def verify_package(path: Path, server_key: PublicKey | None = None) -> VerifyRep
         for name in sorted(present - set(manifest)):
             report.problems.append(f"{name}: in the package but not in {MANIFEST}")
         listed = sorted(present & set(manifest))
-        small = [n for n in listed if not n.startswith((BUNDLES, DOCUMENTS))]
-        contents = {n: d for n in small if (d := _checked(archive, n, manifest, report))}
+        contents: dict[str, bytes] = {}
+        for name in listed:
+            if not name.startswith((BUNDLES, DOCUMENTS)):
+                data = _checked(archive, name, manifest, report)
+                # pages and OSCAL need only their hash; holding them would cost memory
+                if data is not None and name in READ_AFTER_HASHING:
+                    contents[name] = data
         agents = _json(contents, AGENT_KEYS, report) or []
         keys = {a["id"]: PublicKey.from_b64(a["public_key"]) for a in agents if isinstance(a, dict)}
         bundles: dict[str, BundleFacts] = {}
@@ -181,7 +188,7 @@ def _check_manifest_signature(
 
 
 def _json(contents: dict[str, bytes], name: str, report: VerifyReport) -> Any:
-    data = contents.get(name)
+    data = contents.pop(name, None)  # parsed once; the bytes are not needed again
     if data is None:
         report.problems.append(f"{name}: missing or altered; cannot check what depends on it")
         return None
