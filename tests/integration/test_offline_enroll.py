@@ -127,6 +127,10 @@ def test_a_lost_response_is_answered_again_without_spending_another_token(
         tmp_path / "a", Path(again), SigningKey.load(server.data.server_key).keyid
     )
     assert [a["id"] for a in agents(server)] == [agent_id]
+    # a revoked agent gets no answer, however often its request comes back
+    dossier("server", "agents", "revoke", agent_id, "--data", str(server.data.root))
+    code, _, err = enroll_offline(server, request, check=False)
+    assert code == 2 and f"agent {agent_id} was revoked at" in err
     # the token is spent: another host's request with it is refused, and named
     other = request_on_media(tmp_path / "b", token, tmp_path / "usb")
     code, _, err = enroll_offline(server, other, check=False)
