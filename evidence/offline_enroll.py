@@ -66,7 +66,7 @@ def sign_request(request: EnrollRequest, key: SigningKey) -> bytes:
 
 def read_request(data: bytes) -> EnrollRequest:
     """The request in `data`, after checking it is signed by the key it enrolls."""
-    envelope = _envelope(data, "request")
+    envelope = _envelope(data, "request", REQUEST_PAYLOAD_TYPE)
     request = _payload(EnrollRequest, envelope.payload_bytes(), "request")
     key = _public_key(request.public_key, "request: public key")
     try:
@@ -92,7 +92,7 @@ def read_response(data: bytes, server_keyid: str, agent_key: PublicKey) -> Enrol
         raise OfflineEnrollError(
             f"server key id {server_keyid!r}: expected 16 to 64 lowercase hex digits"
         )
-    envelope = _envelope(data, "response")
+    envelope = _envelope(data, "response", RESPONSE_PAYLOAD_TYPE)
     claimed = _payload(EnrollResponse, envelope.payload_bytes(), "response")
     server_key = _public_key(claimed.server_public_key, "response: server key")
     if not server_key.keyid.startswith(expected):
@@ -121,7 +121,7 @@ def _public_key(b64: str, what: str) -> PublicKey:
         raise OfflineEnrollError(f"enrollment {what}: {exc}") from exc
 
 
-def _envelope(data: bytes, what: str) -> dsse.Envelope:
+def _envelope(data: bytes, what: str, payload_type: str) -> dsse.Envelope:
     if len(data) > MAX_FILE_BYTES:
         raise OfflineEnrollError(
             f"enrollment {what} is {len(data)} bytes; at most {MAX_FILE_BYTES} expected"
@@ -130,9 +130,14 @@ def _envelope(data: bytes, what: str) -> dsse.Envelope:
         envelope = dsse.parse(data)
         dsse.single_keyid(envelope)
         envelope.payload_bytes()  # decodes, or names what is wrong with it
-        return envelope
     except BundleRejected as exc:
         raise OfflineEnrollError(f"enrollment {what}: {exc}") from exc
+    if envelope.payloadType != payload_type:
+        raise OfflineEnrollError(
+            f"not an enrollment {what}: payloadType is {envelope.payloadType!r}, "
+            f"expected {payload_type!r}"
+        )
+    return envelope
 
 
 def _payload(model: type[Model], payload: bytes, what: str) -> Model:

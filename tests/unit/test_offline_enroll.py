@@ -83,8 +83,11 @@ def test_response_payload_of_the_wrong_type_is_refused() -> None:
     with pytest.raises(OfflineEnrollError, match="response payload is invalid"):
         read_response(envelope.to_bytes(), SERVER.keyid, AGENT.public)
     as_request = dsse.sign(REQUEST_PAYLOAD_TYPE, canonical_json(response().model_dump()), SERVER)
-    with pytest.raises(OfflineEnrollError, match="payloadType"):
+    with pytest.raises(OfflineEnrollError, match="not an enrollment response: payloadType"):
         read_response(as_request.to_bytes(), SERVER.keyid, AGENT.public)
+    a_response = sign_response(response(), SERVER)
+    with pytest.raises(OfflineEnrollError, match="not an enrollment request: payloadType"):
+        read_request(a_response)
 
 
 @pytest.mark.parametrize("keyid", ["", "abc", "G" * 16, SERVER.keyid.upper() + "0"])
