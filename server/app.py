@@ -368,7 +368,7 @@ def create_app(data: DataDir) -> FastAPI:
         try:
             moment = parse_as_of(as_of)
             span = parse_period(period, moment)
-            languages = parse_languages(lang)
+            languages = parse_languages(lang, option="lang")
             with sessions() as session:
                 summary, bundles, documents = build_summary(
                     session, controls, framework, moment, span, host, languages

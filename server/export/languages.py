@@ -11,7 +11,7 @@ from server.controls.errors import ReportError
 LANGUAGES = ("zh", "en")
 
 
-def parse_languages(text: str | None) -> tuple[str, ...]:
+def parse_languages(text: str | None, option: str = "--lang") -> tuple[str, ...]:
     """`--lang zh,en` (or `en`, `zh`; default both) as languages in LANGUAGES order: a
     bilingual package always shows Chinese first."""
     if text is None:
@@ -20,7 +20,7 @@ def parse_languages(text: str | None) -> tuple[str, ...]:
     unknown = [part for part in chosen if part not in LANGUAGES]
     if unknown or not chosen:
         raise ReportError(
-            f"--lang {text!r}: expected a comma-separated list of {', '.join(LANGUAGES)}"
+            f"{option} {text!r}: expected a comma-separated list of {', '.join(LANGUAGES)}"
         )
     return tuple(lang for lang in LANGUAGES if lang in chosen)
 
