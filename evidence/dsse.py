@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evidence.canonical import canonical_json, parse_json_bytes
 from evidence.errors import BundleRejected
 from evidence.keys import PublicKey, SigningKey
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class Signature(BaseModel):
@@ -53,6 +55,23 @@ def sign(payload_type: str, payload: bytes, key: SigningKey) -> Envelope:
         payload=base64.b64encode(payload).decode("ascii"),
         signatures=[Signature(keyid=key.keyid, sig=base64.b64encode(signature).decode("ascii"))],
     )
+
+
+def sign_model(payload_type: str, model: BaseModel, key: SigningKey) -> Envelope:
+    """Sign `model` as canonical JSON (receipts, manifests, tree heads, enrollments)."""
+    return sign(payload_type, canonical_json(model.model_dump(mode="json")), key)
+
+
+def verify_model(
+    envelope: Envelope, payload_type: str, key: PublicKey, model: type[Model], what: str, code: str
+) -> Model:
+    """`verify`, then the payload as `model`; a payload of the wrong shape is rejected
+    with `code`, naming `what` it should have been."""
+    payload = verify(envelope, payload_type, key)
+    try:
+        return model.model_validate(parse_json_bytes(payload))
+    except (ValueError, ValidationError) as exc:
+        raise BundleRejected(f"{what} payload invalid: {exc}", code) from exc
 
 
 def parse(data: bytes) -> Envelope:

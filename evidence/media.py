@@ -12,12 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from evidence import dsse
 from evidence.bundle import ID_PATTERN
-from evidence.canonical import canonical_json, parse_json_bytes
-from evidence.errors import BundleRejected
 from evidence.keys import PublicKey, SigningKey
 from evidence.records import Sha256Hex, Timestamp
 
@@ -57,15 +55,13 @@ class ImportReceipts(BaseModel):
 
 
 def sign_manifest(manifest: MediaManifest, key: SigningKey) -> dsse.Envelope:
-    return dsse.sign(MANIFEST_PAYLOAD_TYPE, canonical_json(manifest.model_dump(mode="json")), key)
+    return dsse.sign_model(MANIFEST_PAYLOAD_TYPE, manifest, key)
 
 
 def verify_manifest(envelope: dsse.Envelope, key: PublicKey) -> MediaManifest:
-    payload = dsse.verify(envelope, MANIFEST_PAYLOAD_TYPE, key)
-    try:
-        return MediaManifest.model_validate(parse_json_bytes(payload))
-    except (ValueError, ValidationError) as exc:
-        raise BundleRejected(f"manifest payload invalid: {exc}", "malformed_manifest") from exc
+    return dsse.verify_model(
+        envelope, MANIFEST_PAYLOAD_TYPE, key, MediaManifest, "manifest", "malformed_manifest"
+    )
 
 
 def packages_in(media: Path) -> list[Path]:

@@ -15,7 +15,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evidence import dsse
-from evidence.canonical import canonical_json, parse_json_bytes
+from evidence.canonical import parse_json_bytes
 from evidence.errors import BundleRejected, EvidenceError, KeyFileError
 from evidence.keys import PublicKey, SigningKey
 
@@ -60,8 +60,7 @@ class EnrollResponse(_Strict):
 def sign_request(request: EnrollRequest, key: SigningKey) -> bytes:
     if request.public_key != key.public.b64():
         raise ValueError("the request must carry the public half of the signing key")
-    envelope = dsse.sign(REQUEST_PAYLOAD_TYPE, canonical_json(request.model_dump()), key)
-    return envelope.to_bytes()
+    return dsse.sign_model(REQUEST_PAYLOAD_TYPE, request, key).to_bytes()
 
 
 def read_request(data: bytes) -> EnrollRequest:
@@ -79,8 +78,7 @@ def read_request(data: bytes) -> EnrollRequest:
 
 
 def sign_response(response: EnrollResponse, server_key: SigningKey) -> bytes:
-    envelope = dsse.sign(RESPONSE_PAYLOAD_TYPE, canonical_json(response.model_dump()), server_key)
-    return envelope.to_bytes()
+    return dsse.sign_model(RESPONSE_PAYLOAD_TYPE, response, server_key).to_bytes()
 
 
 def read_response(data: bytes, server_keyid: str, agent_key: PublicKey) -> EnrollResponse:

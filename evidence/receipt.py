@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from evidence import dsse
-from evidence.canonical import canonical_json, parse_json_bytes
 from evidence.errors import BundleRejected
 from evidence.keys import PublicKey, SigningKey
 from evidence.records import Sha256Hex, Timestamp
@@ -34,16 +33,14 @@ class Receipt(BaseModel):
 
 
 def sign_receipt(receipt: Receipt, key: SigningKey) -> dsse.Envelope:
-    return dsse.sign(RECEIPT_PAYLOAD_TYPE, canonical_json(receipt.model_dump(mode="json")), key)
+    return dsse.sign_model(RECEIPT_PAYLOAD_TYPE, receipt, key)
 
 
 def verify_receipt(envelope: dsse.Envelope, server_key: PublicKey, *, bundle_id: str) -> Receipt:
     """Verify the server's signature and that the receipt is for `bundle_id`."""
-    payload = dsse.verify(envelope, RECEIPT_PAYLOAD_TYPE, server_key)
-    try:
-        receipt = Receipt.model_validate(parse_json_bytes(payload))
-    except (ValueError, ValidationError) as exc:
-        raise BundleRejected(f"receipt payload invalid: {exc}", "malformed_receipt") from exc
+    receipt = dsse.verify_model(
+        envelope, RECEIPT_PAYLOAD_TYPE, server_key, Receipt, "receipt", "malformed_receipt"
+    )
     if receipt.bundle_id != bundle_id:
         raise BundleRejected(
             f"receipt is for bundle {receipt.bundle_id}, not {bundle_id}", "receipt_mismatch"

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from evidence import dsse
-from evidence.canonical import canonical_json, parse_json_bytes
-from evidence.errors import BundleRejected
 from evidence.keys import PublicKey, SigningKey
 from evidence.merkle import leaf_hash
 from evidence.records import Sha256Hex, Timestamp
@@ -31,15 +29,13 @@ class TreeHead(BaseModel):
 
 
 def sign_tree_head(head: TreeHead, key: SigningKey) -> dsse.Envelope:
-    return dsse.sign(TREE_HEAD_PAYLOAD_TYPE, canonical_json(head.model_dump(mode="json")), key)
+    return dsse.sign_model(TREE_HEAD_PAYLOAD_TYPE, head, key)
 
 
 def verify_tree_head(envelope: dsse.Envelope, server_key: PublicKey) -> TreeHead:
-    payload = dsse.verify(envelope, TREE_HEAD_PAYLOAD_TYPE, server_key)
-    try:
-        return TreeHead.model_validate(parse_json_bytes(payload))
-    except (ValueError, ValidationError) as exc:
-        raise BundleRejected(f"tree head payload invalid: {exc}", "malformed_tree_head") from exc
+    return dsse.verify_model(
+        envelope, TREE_HEAD_PAYLOAD_TYPE, server_key, TreeHead, "tree head", "malformed_tree_head"
+    )
 
 
 def entry_leaf(kind: str, ref: str) -> bytes:
