@@ -267,12 +267,23 @@ def _rpm(c: Collection) -> PackagesFacts:
     return PackagesFacts(manager="rpm", count=len(packages), packages=packages)
 
 
+def package_manager(c: Collection) -> Literal["dpkg", "rpm"] | None:
+    """Which package database the host has (dpkg first); None, with an error line, when
+    it has neither."""
+    if c.host.exists(DPKG_STATUS):
+        return "dpkg"
+    if any(c.host.exists(path) for path in RPM_DB_DIRS):
+        return "rpm"
+    c.error(f"no package database found ({DPKG_STATUS}, {', '.join(RPM_DB_DIRS)})")
+    return None
+
+
 @collector("patch.packages", version="1", category="patch", facts=PackagesFacts)
 def collect(c: Collection) -> PackagesFacts:
     """Installed packages from the dpkg status database, or from `rpm -qa`."""
-    if c.host.exists(DPKG_STATUS):
+    manager = package_manager(c)
+    if manager == "dpkg":
         return _dpkg(c)
-    if any(c.host.exists(path) for path in RPM_DB_DIRS):
+    if manager == "rpm":
         return _rpm(c)
-    c.error(f"no package database found ({DPKG_STATUS}, {', '.join(RPM_DB_DIRS)})")
     return PackagesFacts(manager=None, count=None, packages=None)

@@ -31,8 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from collectors.host import RootHost
 from collectors.patch.packages import (
-    DPKG_STATUS,
-    RPM_DB_DIRS,
+    package_manager,
     parse_deb822,
     read_dpkg_stanzas,
     stanza_blocks,
@@ -996,21 +995,17 @@ def _dpkg(c: Collection) -> UpdatesFacts:
     running = _running_kernel(c)
     zone = _host_zone(c)
     times = _dpkg_patch_times(c)
-    return UpdatesFacts(
+    return _updates_facts(
         manager="dpkg",
         method="apt-lists",
         metadata_date=_timestamp(metadata_date),
         indexes=indexes,
         pin_files=_pin_files(c),
-        pending_count=len(pending) if pending is not None else None,
-        security_count=sum(u.security for u in pending) if pending is not None else None,
         pending=pending,
         reboot_required=reboot,
         reboot_required_packages=reboot_pkgs,
         running_kernel=running,
         installed_kernels=kernels,
-        newest_kernel=kernels[-1] if kernels else None,
-        kernel_outdated=kernel_outdated(running, kernels or []),
         last_patch_time=_timestamp(_to_utc(times.last_change, zone)),
         last_upgrade_time=_timestamp(_to_utc(times.last_upgrade, zone)),
     )
@@ -1092,21 +1087,17 @@ def _rpm(c: Collection) -> UpdatesFacts:
     else:
         c.error("needs-restarting not installed: reboot requirement unknown")
     running = _running_kernel(c)
-    return UpdatesFacts(
+    return _updates_facts(
         manager="rpm",
         method=method,
         metadata_date=_timestamp(_dnf_metadata_date(c, cache)),
         indexes=None,
         pin_files=None,
-        pending_count=len(pending) if pending is not None else None,
-        security_count=sum(u.security for u in pending) if pending is not None else None,
         pending=pending,
         reboot_required=reboot,
         reboot_required_packages=reboot_pkgs,
         running_kernel=running,
         installed_kernels=kernels,
-        newest_kernel=kernels[-1] if kernels else None,
-        kernel_outdated=kernel_outdated(running, kernels or []),
         last_patch_time=_timestamp(last_install),
         last_upgrade_time=None,
     )
@@ -1115,26 +1106,58 @@ def _rpm(c: Collection) -> UpdatesFacts:
 @collector("patch.updates", version="1", category="patch", facts=UpdatesFacts)
 def collect(c: Collection) -> UpdatesFacts:
     """Pending and security updates from cached metadata, reboot need, kernel, last patch."""
-    if c.host.exists(DPKG_STATUS):
+    manager = package_manager(c)
+    if manager == "dpkg":
         return _dpkg(c)
-    if any(c.host.exists(path) for path in RPM_DB_DIRS):
+    if manager == "rpm":
         return _rpm(c)
-    c.error(f"no package database found ({DPKG_STATUS}, {', '.join(RPM_DB_DIRS)})")
-    return UpdatesFacts(
+    return _updates_facts(
         manager=None,
         method=None,
         metadata_date=None,
         indexes=None,
         pin_files=None,
-        pending_count=None,
-        security_count=None,
         pending=None,
         reboot_required=None,
         reboot_required_packages=None,
         running_kernel=_running_kernel(c),
         installed_kernels=None,
-        newest_kernel=None,
-        kernel_outdated=None,
         last_patch_time=None,
         last_upgrade_time=None,
+    )
+
+
+def _updates_facts(
+    *,
+    manager: Literal["dpkg", "rpm"] | None,
+    method: Method | None,
+    metadata_date: str | None,
+    indexes: list[PackageIndex] | None,
+    pin_files: list[str] | None,
+    pending: list[PendingUpdate] | None,
+    reboot_required: bool | None,
+    reboot_required_packages: list[str] | None,
+    running_kernel: str | None,
+    installed_kernels: list[str] | None,
+    last_patch_time: str | None,
+    last_upgrade_time: str | None,
+) -> UpdatesFacts:
+    """The facts from what was read; counts and kernel verdicts are derived here only."""
+    return UpdatesFacts(
+        manager=manager,
+        method=method,
+        metadata_date=metadata_date,
+        indexes=indexes,
+        pin_files=pin_files,
+        pending_count=len(pending) if pending is not None else None,
+        security_count=sum(u.security for u in pending) if pending is not None else None,
+        pending=pending,
+        reboot_required=reboot_required,
+        reboot_required_packages=reboot_required_packages,
+        running_kernel=running_kernel,
+        installed_kernels=installed_kernels,
+        newest_kernel=installed_kernels[-1] if installed_kernels else None,
+        kernel_outdated=kernel_outdated(running_kernel, installed_kernels or []),
+        last_patch_time=last_patch_time,
+        last_upgrade_time=last_upgrade_time,
     )
