@@ -277,17 +277,12 @@ class _Scanner:
         start = self.pos + 1
         depth = 0
         index = self.pos
-        quote = ""
         while index < len(text):
             char = text[index]
-            if quote:
-                if char == "\\":
-                    index += 1
-                elif char == quote:
-                    quote = ""
-            elif char in "\"'":
-                quote = char
-            elif char == "#" and opener == "(":
+            if char in "\"'":
+                index = _after_quoted(text, index)
+                continue
+            if char == "#" and opener == "(":
                 end = text.find("\n", index)  # comments are allowed inside objects
                 if end < 0:
                     break
@@ -307,17 +302,11 @@ class _Scanner:
         """The `if` expression up to the keyword `then` (outside quotes)."""
         text = self.text
         index = self.pos
-        quote = ""
         while index < len(text):
-            char = text[index]
-            if quote:
-                if char == "\\":
-                    index += 1
-                elif char == quote:
-                    quote = ""
-            elif char in "\"'":
-                quote = char
-            elif (
+            if text[index] in "\"'":
+                index = _after_quoted(text, index)
+                continue
+            if (
                 text.startswith("then", index)
                 and (index == 0 or not (text[index - 1].isalnum() or text[index - 1] == "_"))
                 and (
@@ -332,6 +321,21 @@ class _Scanner:
         expression = text[self.pos :]
         self.pos = len(text)
         return " ".join(expression.split())
+
+
+def _after_quoted(text: str, index: int) -> int:
+    """The index just after the quoted string that starts at `index` (a backslash escapes
+    the next character), or the end of `text` if the quote is never closed."""
+    quote = text[index]
+    index += 1
+    while index < len(text):
+        if text[index] == "\\":
+            index += 2
+        elif text[index] == quote:
+            return index + 1
+        else:
+            index += 1
+    return len(text)
 
 
 def _strip_comment(line: str) -> str:
