@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 from agent.files import write_atomic
-from agent.shipper import error_of, make_session
 from agent.state import Enrollment, StateDir, StateError
 from collectors.host import LocalHost
 from collectors.identity import host_ref
@@ -26,6 +25,9 @@ class EnrollError(Exception):
 
 
 def enroll(state: StateDir, server_url: str, token: str, ca_file: Path | None) -> Enrollment:
+    # HTTP is loaded only by commands that talk to a server: see agent.shipping.
+    from agent.shipper import error_of, make_session
+
     _refuse_if_enrolled(state)
     state.create()
     if ca_file is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from agent.collect import BundleWriter, run_collectors
 from agent.config import AgentConfig, Schedule
-from agent.shipper import Shipper, ShipReport, make_session
+from agent.shipping import ShipReport
 from agent.spool import Spool, SpoolEntry
 from agent.state import StateDir
 from collectors.host import Host, LocalHost
@@ -93,6 +93,9 @@ class AgentRuntime:
                 remaining=len(self.spool.entries()),
                 stopped_by=f"{OFFLINE}: export the spool with `dossier agent export`",
             )
+        # Imported here, after collection: see agent.shipping.
+        from agent.shipper import Shipper, make_session
+
         ca = self.config.server.ca_file or self.state.ca_file
         session = make_session(self.server_url, ca, self.config.ship.retries)
         shipper = Shipper(

@@ -1,4 +1,7 @@
-"""Shipping spooled bundles to the server; deleting each only after its receipt verifies."""
+"""Shipping spooled bundles to the server; deleting each only after its receipt verifies.
+
+The one agent module that loads requests; see `agent.shipping` for why that matters.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import gzip
 import ipaddress
 import logging
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from agent.shipping import ShipError, ShipReport
 from agent.spool import Spool
 from agent.state import StateDir
 from evidence import dsse
@@ -26,25 +29,6 @@ log = logging.getLogger("dossier.agent.ship")
 
 # Refusals that concern the agent itself, not one bundle: stop and keep everything.
 AGENT_LEVEL_ERRORS = {"unknown_key", "agent_revoked", "agent_mismatch"}
-
-
-class ShipError(Exception):
-    """The server cannot be used as configured (bad URL, plain HTTP off loopback)."""
-
-
-@dataclass
-class ShipReport:
-    delivered: int = 0
-    duplicates: int = 0
-    rejected: list[str] = field(default_factory=list)
-    remaining: int = 0
-    stopped_by: str | None = None  # why shipping stopped early (server down, revoked…)
-    refused: bool = False  # the server refused this agent or its receipt was bad
-
-    @property
-    def ok(self) -> bool:
-        """Nothing rejected or refused: all delivered, or waiting for a reachable server."""
-        return not self.rejected and not self.refused
 
 
 class PinnedSession(requests.Session):

@@ -13,7 +13,7 @@ from agent.cli import app as agent_app
 from agent.config import ConfigError as AgentConfigError
 from agent.enroll import EnrollError
 from agent.media import MediaError
-from agent.shipper import ShipError
+from agent.shipping import ShipError
 from agent.state import StateError
 from dossier import logs
 from dossier.controls_cli import app as controls_app
