@@ -2,22 +2,33 @@
 
 A private key never leaves its host. Loading refuses a key file that group or
 others can read, the way OpenSSH refuses an unprotected identity file.
+
+Key files are PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes them. They are
+written with `cryptography` but read without `cryptography.hazmat.primitives.serialization`:
+that package also loads the OpenSSH key code and bcrypt (1.5 MB), and every agent cycle
+loads its key. RFC 8410 fixes the encoding of an unencrypted Ed25519 PKCS#8 key byte for
+byte (a 16-byte DER prefix, then the 32-byte seed), so reading it is a prefix comparison.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from evidence.canonical import sha256_hex
 from evidence.errors import KeyFileError
+
+# RFC 8410 §7: SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING {
+# OCTET STRING (32 bytes) } }, the form of every unencrypted Ed25519 PKCS#8 v1 key.
+PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+PEM_LABEL = "PRIVATE KEY"
 
 
 def keyid_of(raw_public_key: bytes) -> str:
@@ -54,6 +65,8 @@ class PublicKey:
         return True
 
     def to_pem(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization  # see the module docstring
+
         return Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -64,11 +77,7 @@ class SigningKey:
 
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._private = private
-        self.public = PublicKey(
-            private.public_key().public_bytes(
-                serialization.Encoding.Raw, serialization.PublicFormat.Raw
-            )
-        )
+        self.public = PublicKey(private.public_key().public_bytes_raw())
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -83,6 +92,8 @@ class SigningKey:
 
     def save(self, path: Path) -> None:
         """Write the key as PKCS#8 PEM, created with mode 0600 and never overwritten."""
+        from cryptography.hazmat.primitives import serialization  # see the module docstring
+
         pem = self._private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -110,9 +121,30 @@ class SigningKey:
                 f"run 'chmod 600 {path}' (and check who could have copied it)"
             )
         try:
-            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            seed = seed_of_pkcs8_pem(path.read_bytes())
         except ValueError as exc:
-            raise KeyFileError(f"private key {path} is not a valid PEM key: {exc}") from exc
-        if not isinstance(loaded, Ed25519PrivateKey):
-            raise KeyFileError(f"private key {path} is not an Ed25519 key")
-        return cls(loaded)
+            raise KeyFileError(f"private key {path} {exc}") from exc
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def seed_of_pkcs8_pem(data: bytes) -> bytes:
+    """The 32-byte seed of an unencrypted Ed25519 PKCS#8 PEM key; ValueError, worded to
+    follow "private key PATH", for anything else."""
+    try:
+        lines = data.decode("ascii").strip().splitlines()
+    except UnicodeDecodeError:
+        raise ValueError("is not a valid PEM key (not ASCII text)") from None
+    if not lines or not lines[0].startswith("-----BEGIN "):
+        raise ValueError("is not a valid PEM key (no BEGIN line)")
+    if lines[0] != f"-----BEGIN {PEM_LABEL}-----":
+        label = lines[0].removeprefix("-----BEGIN ").removesuffix("-----")
+        raise ValueError(f"is a PEM {label}, expected an unencrypted PKCS#8 {PEM_LABEL}")
+    if lines[-1] != f"-----END {PEM_LABEL}-----":
+        raise ValueError("is not a valid PEM key (no END line: truncated?)")
+    try:
+        der = base64.b64decode("".join(line.strip() for line in lines[1:-1]), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"is not a valid PEM key ({exc})") from None
+    if len(der) != len(PKCS8_ED25519_PREFIX) + 32 or not der.startswith(PKCS8_ED25519_PREFIX):
+        raise ValueError("is not an Ed25519 key in PKCS#8 form (RFC 8410)")
+    return der[len(PKCS8_ED25519_PREFIX) :]

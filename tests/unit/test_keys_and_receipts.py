@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from evidence.errors import BundleRejected, KeyFileError
 from evidence.keys import PublicKey, SigningKey, keyid_of
@@ -50,6 +53,64 @@ def test_missing_and_garbage_keys_are_named(tmp_path: Path) -> None:
     garbage.chmod(0o600)
     with pytest.raises(KeyFileError, match="not a valid PEM key"):
         SigningKey.load(garbage)
+
+
+def openssl_key(path: Path, *args: str) -> Path:
+    subprocess.run(["openssl", "genpkey", *args, "-out", str(path)], check=True)
+    path.chmod(0o600)
+    return path
+
+
+def test_key_written_by_openssl_loads_with_the_same_public_key(tmp_path: Path) -> None:
+    path = openssl_key(tmp_path / "openssl.key", "-algorithm", "ed25519")
+    public = subprocess.run(
+        ["openssl", "pkey", "-in", str(path), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    # An Ed25519 SubjectPublicKeyInfo ends with the 32-byte raw public key.
+    assert SigningKey.load(path).public.raw == public[-32:]
+
+
+def test_key_written_by_cryptography_loads_to_the_same_private_key(tmp_path: Path) -> None:
+    private = Ed25519PrivateKey.generate()
+    path = tmp_path / "lib.key"
+    path.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    loaded = SigningKey.load(path)
+    assert loaded.public.raw == private.public_key().public_bytes_raw()
+    assert loaded.public.verify(loaded.sign(b"m"), b"m")
+
+
+def test_other_key_files_are_refused_by_what_they_are(tmp_path: Path) -> None:
+    encrypted = openssl_key(
+        tmp_path / "enc.key", "-algorithm", "ed25519", "-aes256", "-pass", "pass:secret"
+    )
+    with pytest.raises(KeyFileError, match="is a PEM ENCRYPTED PRIVATE KEY, expected"):
+        SigningKey.load(encrypted)
+    rsa = openssl_key(tmp_path / "rsa.key", "-algorithm", "rsa", "-pkeyopt", "rsa_keygen_bits:1024")
+    with pytest.raises(KeyFileError, match=r"not an Ed25519 key in PKCS#8 form \(RFC 8410\)"):
+        SigningKey.load(rsa)
+    x448 = openssl_key(tmp_path / "x448.key", "-algorithm", "x448")
+    with pytest.raises(KeyFileError, match="not an Ed25519 key"):
+        SigningKey.load(x448)
+    good = openssl_key(tmp_path / "good.key", "-algorithm", "ed25519").read_bytes()
+    truncated = tmp_path / "truncated.key"
+    truncated.write_bytes(good[: len(good) // 2])
+    truncated.chmod(0o600)
+    with pytest.raises(KeyFileError, match="no END line"):
+        SigningKey.load(truncated)
+    damaged = tmp_path / "damaged.key"
+    damaged.write_bytes(good.replace(b"MC4C", b"MC4*"))
+    damaged.chmod(0o600)
+    with pytest.raises(KeyFileError, match=f"private key {damaged} is not a valid PEM key"):
+        SigningKey.load(damaged)
 
 
 def test_keyid_is_sha256_of_raw_public_key() -> None:
