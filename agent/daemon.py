@@ -7,6 +7,7 @@ import signal
 from datetime import datetime
 from types import FrameType
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -28,7 +29,14 @@ def trigger_for(schedule: Schedule) -> IntervalTrigger | CronTrigger:
 
 def run_forever(runtime: AgentRuntime) -> None:
     scheduler = BlockingScheduler(
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
+        executors={
+            # Collectors share `collector_workers` threads, as in `run --once` (APScheduler
+            # would otherwise run ten at once); shipping has its own thread, so a slow
+            # collector never holds up delivery.
+            "default": ThreadPoolExecutor(runtime.config.collector_workers),
+            "ship": ThreadPoolExecutor(1),
+        },
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
 
     def collect(name: str) -> None:
@@ -65,6 +73,7 @@ def run_forever(runtime: AgentRuntime) -> None:
             ship,
             IntervalTrigger(seconds=runtime.config.ship.interval.total_seconds()),
             id="ship",
+            executor="ship",
             next_run_time=now,
         )
 
