@@ -86,7 +86,7 @@ def run_forever(runtime: AgentRuntime) -> None:
     log.info(
         "agent %s running: %d collector job(s), %s",
         runtime.enrollment.agent_id,
-        len(runtime.config.collectors),
+        len(schedules),
         f"shipping every {runtime.config.ship.interval.total_seconds():g}s to {runtime.server_url}"
         if runtime.server_url is not None
         else f"{OFFLINE}: bundles stay spooled for `dossier agent export`",

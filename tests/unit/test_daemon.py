@@ -3,6 +3,7 @@ runs beside them on its own thread."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -70,7 +71,10 @@ def restore_signals() -> object:
 
 @pytest.mark.usefixtures("restore_signals")
 @pytest.mark.parametrize("workers", [1, 3])
-def test_collectors_run_at_most_collector_workers_at_once(workers: int) -> None:
+def test_collectors_run_at_most_collector_workers_at_once(
+    workers: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dossier.agent.daemon")
     config = AgentConfig(
         collector_workers=workers,
         schedule=Schedule(interval=timedelta(hours=1)),
@@ -83,3 +87,4 @@ def test_collectors_run_at_most_collector_workers_at_once(workers: int) -> None:
     # Eight collections of 0.2 s on one or three threads leave time for several ships,
     # which would be queued behind the collectors if they shared a pool.
     assert runtime.ships_during_collection >= 2
+    assert f"{len(COLLECTORS)} collector job(s)" in caplog.text
