@@ -19,20 +19,31 @@ class Usage:
 
 # Run the measured command from a small launcher process: a child forked straight from
 # this (large) benchmark process would report this process's pages in its ru_maxrss.
+# With a stop time (argv[1], seconds; 0 = none) the command is sent SIGTERM then.
 LAUNCHER = """
-import json, os, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 started = time.perf_counter()
-child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+stop_after = float(sys.argv[1])
+child = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+if stop_after:
+    try:
+        child.wait(stop_after)
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGTERM)
 _pid, status, usage = os.wait4(child.pid, 0)
 print(json.dumps([time.perf_counter() - started, usage.ru_utime + usage.ru_stime,
                   usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)]))
 """
 
 
-def measure(argv: list[str]) -> Usage:
-    """Run argv to completion; wall time, user+system CPU and peak RSS of that process."""
+def measure(argv: list[str], stop_after: float = 0) -> Usage:
+    """Run argv to completion (or SIGTERM it after `stop_after` seconds, for a daemon);
+    wall time, user+system CPU and peak RSS of that process."""
     out = subprocess.run(
-        [sys.executable, "-S", "-c", LAUNCHER, *argv], capture_output=True, text=True, check=True
+        [sys.executable, "-S", "-c", LAUNCHER, str(stop_after), *argv],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     wall, cpu, rss, code = json.loads(out)
     return Usage(wall, cpu, rss, code)

@@ -1,10 +1,13 @@
 """One full agent cycle (every collector, sign, spool, ship to a real TLS server) beside
 bare Python, and beside OpenSCAP and Lynis scanning the same host, all in one run.
 
-Usage: python bench/agent_cycle.py [--runs N] [--no-lynis]
+Usage: python bench/agent_cycle.py [--runs N] [--no-lynis] [--daemon-seconds S]
 Prints wall time, CPU time and peak RSS (median of N runs; Lynis once, it is slow) and
 ratios against `python -c pass`. Targets (issue 3): cycle <= 2 s wall, <= 1 s CPU,
 <= 60 MB peak RSS on this 2-core machine.
+Also, without a target: the daemon (`dossier agent run`) for S seconds with every
+collector and shipping every 5 s, far more often than any real schedule, to show its
+steady-state memory.
 OpenSCAP rows need Debian's openscap-scanner and ssg-debian; Lynis needs lynis.
 
 Our packages are byte-compiled first, as `pip install` does for a deployed agent: with
@@ -37,7 +40,7 @@ PACKAGES = ("agent", "collectors", "dossier", "evidence", "server")
 REPO = Path(__file__).resolve().parent.parent
 
 
-def agent_cycle(root: Path, runs: int) -> Usage:
+def agent_cycle(root: Path, runs: int, daemon_seconds: float) -> tuple[Usage, Usage | None]:
     data = DataDir(root / "server")
     init_server(data)
     server = start_server(data.root)
@@ -67,11 +70,27 @@ def agent_cycle(root: Path, runs: int) -> Usage:
             "agent", "run", "--once", "--state", str(state), "--config", str(config)
         )
         usage = median_usage([measure(cycle) for _ in range(runs)])
+        daemon = None
+        if daemon_seconds:
+            every = {"interval": "5s", "jitter": "0s"}
+            config.write_text(
+                json.dumps(
+                    {
+                        "server": {"url": server.url},
+                        "schedule": every,
+                        "collectors": {name: every for name in all_collectors()},
+                        "ship": {"interval": "5s"},
+                    }
+                )
+            )
+            daemon = measure([arg for arg in cycle if arg != "--once"], stop_after=daemon_seconds)
     finally:
         server.stop()
     if usage.exit_code != 0:
         raise SystemExit(f"agent cycle failed with exit {usage.exit_code}")
-    return usage
+    if daemon is not None and daemon.exit_code != 0:
+        raise SystemExit(f"agent daemon exited {daemon.exit_code} on SIGTERM")
+    return usage, daemon
 
 
 def comparators(runs: int, lynis: bool) -> list[tuple[str, Usage | None]]:
@@ -103,6 +122,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-lynis", action="store_true", help="skip the slow Lynis run")
+    parser.add_argument(
+        "--daemon-seconds", type=float, default=60, help="how long to run the daemon (0: skip)"
+    )
     args = parser.parse_args()
     for package in PACKAGES:
         compileall.compile_dir(REPO / package, quiet=1)
@@ -111,11 +133,12 @@ def main() -> None:
         [measure([sys.executable, "-c", "import dossier.cli"]) for _ in range(args.runs)]
     )
     with tempfile.TemporaryDirectory(prefix="dossier-bench-") as tmp:
-        agent = agent_cycle(Path(tmp), args.runs)
+        agent, daemon = agent_cycle(Path(tmp), args.runs, args.daemon_seconds)
     measured: list[tuple[str, Usage | None]] = [
         ("python -c pass (baseline)", baseline),
         ("python -c 'import dossier.cli'", imports),
         (f"dossier agent run --once ({len(all_collectors())} collectors)", agent),
+        (f"dossier agent run (daemon, {args.daemon_seconds:g} s, all every 5 s)", daemon),
         *comparators(args.runs, not args.no_lynis),
     ]
     rows = []
