@@ -146,14 +146,16 @@ def main() -> None:
         if usage is None:
             rows.append([name, "-", "-", "-", "-", "-", "-"])
             continue
+        # The daemon's wall time is how long it was left running: no ratio to compare.
+        timed = usage is not daemon
         rows.append(
             [
                 name,
                 f"{usage.wall_s:.3f}",
                 f"{usage.cpu_s:.3f}",
                 f"{usage.peak_rss_mb:.1f}",
-                f"{usage.wall_s / baseline.wall_s:.1f}x",
-                f"{usage.wall_s / agent.wall_s:.2f}x",
+                f"{usage.wall_s / baseline.wall_s:.1f}x" if timed else "-",
+                f"{usage.wall_s / agent.wall_s:.2f}x" if timed else "-",
                 f"{usage.peak_rss_mb / baseline.peak_rss_mb:.1f}x",
             ]
         )
