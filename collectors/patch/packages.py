@@ -232,20 +232,27 @@ def read_dpkg_stanzas(
 
 
 def _dpkg(c: Collection) -> PackagesFacts:
-    stanzas = read_dpkg_stanzas(c)
-    if stanzas is None:
+    packages = _installed_dpkg_packages(c)
+    if packages is None:
         return PackagesFacts(manager="dpkg", count=None, packages=None)
-    packages = _with_dpkg_install_times(c, installed_packages(stanzas))
+    _set_dpkg_install_times(c, packages)
     return PackagesFacts(manager="dpkg", count=len(packages), packages=packages)
 
 
-def _with_dpkg_install_times(c: Collection, packages: list[Package]) -> list[Package]:
-    """`packages`, each given its install time (set in place: a copy of every package
-    would double the collector's peak memory)."""
-    names = c.list_dir(DPKG_INFO, missing_ok=True)
-    if names is None:
-        return packages
-    lists = {name for name in names if name.endswith(".list")}
+def _installed_dpkg_packages(c: Collection) -> list[Package] | None:
+    """The installed dpkg packages (None when the database is unreadable). The database
+    stanzas die on return, before the install times are read: held longer, they are a
+    third of the collector's peak memory."""
+    stanzas = read_dpkg_stanzas(c)
+    return None if stanzas is None else installed_packages(stanzas)
+
+
+def _set_dpkg_install_times(c: Collection, packages: list[Package]) -> None:
+    """Give each package its install time, in place (a copy of every package would
+    double the collector's peak memory)."""
+    lists = _dpkg_file_lists(c)
+    if lists is None:
+        return
     for package in packages:
         for name in list_file_names(package):
             if name in lists:
@@ -254,7 +261,13 @@ def _with_dpkg_install_times(c: Collection, packages: list[Package]) -> list[Pac
                     package.installed_at = _epoch_to_timestamp(str(int(info.mtime)))
                 break
     c.sources.append(ApiSource(call=f"stat {DPKG_INFO}/*.list (modification times)"))
-    return packages
+
+
+def _dpkg_file_lists(c: Collection) -> set[str] | None:
+    """The file-list names in /var/lib/dpkg/info, about a quarter of its entries (the
+    others are scripts and checksums, not kept while the lists are stat-ed)."""
+    names = c.list_dir(DPKG_INFO, missing_ok=True)
+    return None if names is None else {name for name in names if name.endswith(".list")}
 
 
 def _rpm(c: Collection) -> PackagesFacts:
