@@ -10,7 +10,7 @@ import typer
 
 from agent.config import load_config
 from agent.enroll import accept_enroll_response, enroll, write_enroll_request
-from agent.runtime import OFFLINE, AgentRuntime
+from agent.runtime import OFFLINE, AgentRuntime, open_runtime
 from agent.spool import SpoolFull
 from agent.state import StateDir
 
@@ -108,10 +108,8 @@ def run_command(
     or is durably spooled for a server that could not be reached; it is 1 when a bundle
     was rejected, the agent was refused (revoked, unknown) or a receipt did not verify.
     """
-    directory = StateDir(state)
     settings = load_config(config)
-    with directory.lock():
-        runtime = AgentRuntime(directory, settings)
+    with open_runtime(StateDir(state), settings) as runtime:
         if not once:
             from agent.daemon import run_forever
 
@@ -139,9 +137,8 @@ def run_command(
 @app.command("ship")
 def ship_command(state: StateOption, config: ConfigOption = None) -> None:
     """Send spooled bundles now (exit 1 if any remain or were rejected)."""
-    directory = StateDir(state)
-    with directory.lock():
-        report = AgentRuntime(directory, load_config(config)).ship()
+    with open_runtime(StateDir(state), load_config(config)) as runtime:
+        report = runtime.ship()
     say(
         f"delivered {report.delivered}, rejected {len(report.rejected)}, "
         f"still spooled {report.remaining}"
@@ -194,8 +191,8 @@ def export_command(
     """
     from agent.media import export_spool
 
-    runtime = AgentRuntime(StateDir(state), load_config(config))
-    result = export_spool(runtime.state, runtime.enrollment, runtime.key, runtime.spool, to)
+    with open_runtime(StateDir(state), load_config(config)) as runtime:
+        result = export_spool(runtime.state, runtime.enrollment, runtime.key, runtime.spool, to)
     say(f"exported {result.bundles} bundle(s), {result.bytes} bytes")
     typer.echo(str(result.package))
 
@@ -209,11 +206,12 @@ def import_receipts_command(
     """Verify the server's receipts from imported media and clear those bundles."""
     from agent.media import import_receipts
 
-    runtime = AgentRuntime(StateDir(state), load_config(config))
-    result = import_receipts(runtime.state, runtime.enrollment, runtime.spool, media)
+    with open_runtime(StateDir(state), load_config(config)) as runtime:
+        result = import_receipts(runtime.state, runtime.enrollment, runtime.spool, media)
+        remaining = len(runtime.spool.entries())
     say(
         f"cleared {result.cleared} bundle(s); {result.already_cleared} already cleared; "
-        f"still spooled {len(runtime.spool.entries())}"
+        f"still spooled {remaining}"
     )
     for problem in result.problems:
         say(f"{red('problem')} {problem}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,9 @@ class AgentStatus:
 
 
 class AgentRuntime:
+    """An agent's state, config, key and spool. Reading (status) needs nothing more;
+    anything that writes to the state dir goes through `open_runtime`."""
+
     def __init__(self, state: StateDir, config: AgentConfig, host: Host | None = None) -> None:
         self.state = state
         self.config = config
@@ -127,3 +131,17 @@ class AgentRuntime:
             rejected=len(list(self.state.rejected_dir.glob("*.json"))),
             last_receipt=self.state.last_receipt(),
         )
+
+
+@contextmanager
+def open_runtime(
+    state: StateDir, config: AgentConfig, host: Host | None = None
+) -> Iterator[AgentRuntime]:
+    """The runtime for a command that changes the state dir (collect, ship, export,
+    import receipts), holding the state lock throughout: two writers would give one seq
+    to two different bundles, a fork the server refuses. Under the lock, half-written
+    spool entries from a crash are cleared."""
+    with state.lock():
+        runtime = AgentRuntime(state, config, host)
+        runtime.spool.remove_temp_files()
+        yield runtime

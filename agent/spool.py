@@ -45,13 +45,14 @@ class Spool:
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
-        self._clean_temp_files()
 
     def _chain_dirs(self) -> list[Path]:
         found = self.directory.iterdir()
         return sorted(path for path in found if path.is_dir() and CHAIN_DIR.match(path.name))
 
-    def _clean_temp_files(self) -> None:
+    def remove_temp_files(self) -> None:
+        """Delete half-written entries a crash left behind. Only the process holding the
+        state lock may call this: another process's `.tmp-` file may be a write in flight."""
         for chain_dir in self._chain_dirs():
             for leftover in chain_dir.glob(".tmp-*"):
                 leftover.unlink(missing_ok=True)

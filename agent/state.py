@@ -149,6 +149,8 @@ class StateDir:
 
     def lock(self) -> IO[str]:
         """Hold an exclusive lock on the state dir for as long as the handle is open."""
+        if not self.root.is_dir():
+            self.enrollment()  # raises the "not enrolled; run 'dossier agent enroll'" error
         handle = open(self.lock_file, "a")  # noqa: SIM115 - the caller owns the handle
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -247,14 +248,14 @@ def _collect_into_spool(
     spool (a mounted image or another root tree gets a chain of its own)."""
     from agent.collect import run_collectors
     from agent.config import load_config
-    from agent.runtime import AgentRuntime
+    from agent.runtime import open_runtime
     from agent.state import StateDir
     from collectors.registry import select
 
-    runtime = AgentRuntime(StateDir(state), load_config(config))
-    records = run_collectors(select(only), host, timeout)
-    bundle, _entry = runtime.writer.commit(host, records)
-    report = runtime.ship() if ship else None
+    with open_runtime(StateDir(state), load_config(config)) as runtime:
+        records = run_collectors(select(only), host, timeout)
+        bundle, _entry = runtime.writer.commit(host, records)
+        report = runtime.ship() if ship else None
     summary = {
         "bundle_id": bundle.bundle_id,
         "host": bundle.payload.host.model_dump(),
@@ -293,7 +294,7 @@ def _collect_inventory(
     from agent.agentless import BundleSink, TargetOutcome, collect_inventory
     from agent.config import load_config
     from agent.inventory import load_inventory
-    from agent.runtime import AgentRuntime
+    from agent.runtime import open_runtime
     from agent.state import StateDir
     from collectors.registry import select
     from dossier.collect import directory_sink, spool_sink
@@ -308,27 +309,28 @@ def _collect_inventory(
     if not targets:
         raise typer.BadParameter(f"no host of {inventory_file} is in group(s) {groups}")
     specs = select(only)
-    runtime = None
-    sink: BundleSink
-    if state is not None:
-        runtime = AgentRuntime(StateDir(state), load_config(config))
-        sink = spool_sink(runtime)
-    else:
-        assert out_dir is not None
-        sink, _public = directory_sink(out_dir, key)
-    stderr = Console(stderr=True)
-    with Progress(console=stderr, transient=True, disable=json_output) as progress:
-        task = progress.add_task("collecting over SSH", total=len(targets))
+    with ExitStack() as stack:
+        runtime = None
+        sink: BundleSink
+        if state is not None:
+            runtime = stack.enter_context(open_runtime(StateDir(state), load_config(config)))
+            sink = spool_sink(runtime)
+        else:
+            assert out_dir is not None
+            sink, _public = directory_sink(out_dir, key)
+        stderr = Console(stderr=True)
+        with Progress(console=stderr, transient=True, disable=json_output) as progress:
+            task = progress.add_task("collecting over SSH", total=len(targets))
 
-        def done(outcome: TargetOutcome) -> None:
-            progress.advance(task)
-            if not outcome.ok:
-                progress.console.print(f"[red]failed[/red] {outcome.name}: {outcome.detail}")
+            def done(outcome: TargetOutcome) -> None:
+                progress.advance(task)
+                if not outcome.ok:
+                    progress.console.print(f"[red]failed[/red] {outcome.name}: {outcome.detail}")
 
-        outcomes = collect_inventory(
-            targets, specs, timeout=timeout, sink=sink, concurrency=concurrency, on_done=done
-        )
-    ship_report = runtime.ship() if ship and runtime is not None else None
+            outcomes = collect_inventory(
+                targets, specs, timeout=timeout, sink=sink, concurrency=concurrency, on_done=done
+            )
+        ship_report = runtime.ship() if ship and runtime is not None else None
     failed = [outcome for outcome in outcomes if not outcome.ok]
     if json_output:
         typer.echo(

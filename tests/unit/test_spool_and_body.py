@@ -46,12 +46,17 @@ def test_full_spool_refuses_loudly_and_keeps_what_it_has(
     assert [entry.seq for entry in spool.entries()] == [1, 2]
 
 
-def test_leftover_temp_files_from_a_crash_are_cleaned(tmp_path: Path) -> None:
+def test_leftover_temp_files_are_cleaned_only_when_asked(tmp_path: Path) -> None:
     (tmp_path / "host-1").mkdir()
-    (tmp_path / "host-1" / ".tmp-abc").write_bytes(b"half a bundle")
+    temp = tmp_path / "host-1" / ".tmp-abc"
+    temp.write_bytes(b"half a bundle")
+    # Opening the spool (as `agent status` does) must not touch it: it may be another
+    # process's write in flight. Only the lock holder clears leftovers.
     spool = Spool(tmp_path, max_bytes=10**6)
-    assert not (tmp_path / "host-1" / ".tmp-abc").exists()
+    assert temp.exists()
     assert spool.entries() == []
+    spool.remove_temp_files()
+    assert not temp.exists()
 
 
 def test_each_host_has_its_own_fifo_chain(tmp_path: Path) -> None:
