@@ -2,9 +2,9 @@
 
 Leaves are the log entries in index order (`evidence.treehead.entry_leaf`). The root of
 the growing tree is kept as its right edge of perfect subtrees, so appending costs
-O(log n); the database stays the truth, and the cache is rebuilt whenever the table
-holds another number of entries than the cache has seen (another process appended, or
-a transaction rolled back).
+O(log n); the database stays the truth, and the cache is rebuilt whenever the table's
+size or last entry differs from the cache's (another process appended, a transaction
+rolled back, or both: a rolled-back append whose index another process then filled).
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ class Frontier:
     def __init__(self) -> None:
         self.nodes: list[tuple[int, bytes]] = []
         self.size = 0
+        self.last: bytes | None = None  # the newest leaf
 
     def push(self, leaf: bytes) -> None:
         self.nodes.append((1, leaf))
         self.size += 1
+        self.last = leaf
         while len(self.nodes) > 1 and self.nodes[-1][0] == self.nodes[-2][0]:
             (size, right), (_, left) = self.nodes.pop(), self.nodes.pop()
             self.nodes.append((2 * size, node_hash(left, right)))
@@ -54,7 +56,7 @@ class Frontier:
 
     def copy(self) -> Frontier:
         twin = Frontier()
-        twin.nodes, twin.size = list(self.nodes), self.size
+        twin.nodes, twin.size, twin.last = list(self.nodes), self.size, self.last
         return twin
 
 
@@ -74,7 +76,11 @@ class EvidenceLog:
 
     def _synced(self, session: Session) -> Frontier:
         count = session.scalar(select(func.count()).select_from(LogEntry)) or 0
-        if count != self._frontier.size:
+        newest = session.execute(
+            select(LogEntry.kind, LogEntry.ref).order_by(LogEntry.idx.desc()).limit(1)
+        ).first()
+        last = entry_leaf(*newest) if newest is not None else None
+        if count != self._frontier.size or last != self._frontier.last:
             frontier = Frontier()
             for leaf in leaf_hashes(session):
                 frontier.push(leaf)
