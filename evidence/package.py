@@ -98,6 +98,10 @@ def verify_package(path: Path, server_key: PublicKey | None = None) -> VerifyRep
         raise PackageError(f"{path}: not a readable zip file: {exc}") from exc
     with archive:
         names = [info.filename for info in archive.infolist() if not info.is_dir()]
+        # A zip may hold two members of one name; a reader checks one (the last) while
+        # unzip may extract the other, so an unchecked page could pass as verified.
+        for name in sorted({name for name in names if names.count(name) > 1}):
+            report.problems.append(f"{name}: appears {names.count(name)} times in the package")
         if MANIFEST not in names or MANIFEST_SIGNATURE not in names:
             raise PackageError(
                 f"{path}: no {MANIFEST} and {MANIFEST_SIGNATURE}: not a Dossier package"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -231,6 +232,21 @@ def test_tampering_is_detected_and_named(exported: Exported, tmp_path: Path, cas
     }
     for phrase in expected:
         assert phrase.format(**names) in out, (case, out)
+    assert "the package cannot be trusted" in out
+
+
+def test_a_second_member_of_the_same_name_is_named(exported: Exported, tmp_path: Path) -> None:
+    # A zip may hold two members of one name: verification would read one while unzip
+    # extracts the other, so a forged page could pass as verified.
+    doubled = tmp_path / "doubled.zip"
+    with warnings.catch_warnings(), zipfile.ZipFile(doubled, "w") as archive:
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        archive.writestr("index.html", b"<h1>ALL CONTROLS PASS</h1>")
+        for name, data in exported.members.items():
+            archive.writestr(name, data)
+    code, out = verify(doubled)
+    assert code == 1, out
+    assert "index.html: appears 2 times in the package" in out
     assert "the package cannot be trusted" in out
 
 
