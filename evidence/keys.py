@@ -30,6 +30,27 @@ from evidence.errors import KeyFileError
 PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
 PEM_LABEL = "PRIVATE KEY"
 
+# Encodings of the Ed25519 points of small order, including the non-canonical ones
+# (y = p, p + 1), compared with the sign bit cleared: libsodium's blocklist
+# (ge25519_has_small_order). Under such a "public key" a signature that verifies can be
+# made without any private key, so it can never identify an agent.
+SMALL_ORDER_ENCODINGS = frozenset(
+    bytes.fromhex(text)
+    for text in (
+        "00" * 32,
+        "01" + "00" * 31,
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ec" + "ff" * 30 + "7f",
+        "ed" + "ff" * 30 + "7f",
+        "ee" + "ff" * 30 + "7f",
+    )
+)
+
+
+def has_small_order(raw_public_key: bytes) -> bool:
+    return raw_public_key[:31] + bytes([raw_public_key[31] & 0x7F]) in SMALL_ORDER_ENCODINGS
+
 
 def keyid_of(raw_public_key: bytes) -> str:
     """Key id = SHA-256 (hex) of the 32-byte raw Ed25519 public key."""
@@ -48,6 +69,10 @@ class PublicKey:
             raise KeyFileError(f"public key is not valid base64: {exc}") from exc
         if len(raw) != 32:
             raise KeyFileError(f"an Ed25519 public key has 32 bytes, got {len(raw)}")
+        if has_small_order(raw):
+            raise KeyFileError(
+                "public key is a point of small order: anyone could sign as it, so it is refused"
+            )
         return cls(raw)
 
     @property

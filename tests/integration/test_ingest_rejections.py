@@ -415,3 +415,23 @@ def test_truncated_bundle_is_refused(
     truncated_gzip = gzip.compress(whole)[:-20]
     assert_refused(send(server, truncated_gzip, **{"Content-Encoding": "gzip"}), 400, "bad_gzip")
     assert_unharmed(server, baseline)
+
+
+def test_a_small_order_public_key_cannot_enroll(server: RunningServer) -> None:
+    # The identity point: a "signature" (R = identity, S = 0) verifies under it for any
+    # message, so whoever enrolled it could never be told apart from anyone else.
+    token = create_token(server)
+    identity = base64.b64encode(b"\x01" + b"\x00" * 31).decode()
+    response = server.post(
+        "/enroll",
+        json={"token": token, "public_key": identity, "hostname": "h", "machine_id": None},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_public_key"
+    assert "small order" in response.json()["detail"]
+    # The token was not spent on the refused key.
+    good = base64.b64encode(SigningKey.generate().public.raw).decode()
+    accepted = server.post(
+        "/enroll", json={"token": token, "public_key": good, "hostname": "h", "machine_id": None}
+    )
+    assert accepted.status_code == 201, accepted.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import stat
 import subprocess
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from evidence.errors import BundleRejected, KeyFileError
-from evidence.keys import PublicKey, SigningKey, keyid_of
+from evidence.keys import SMALL_ORDER_ENCODINGS, PublicKey, SigningKey, has_small_order, keyid_of
 from evidence.receipt import Receipt, sign_receipt, verify_receipt
 
 
@@ -146,3 +147,65 @@ def test_receipt_from_another_server_is_refused() -> None:
     with pytest.raises(BundleRejected) as caught:
         verify_receipt(envelope, SigningKey.generate().public, bundle_id="a" * 64)
     assert caught.value.code == "unknown_key"
+
+
+# RFC 8032 §6 reference arithmetic, enough to check the small-order list independently.
+P = 2**255 - 19
+D = -121665 * pow(121666, P - 2, P) % P
+IDENTITY = (0, 1, 1, 0)
+
+
+def _add(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    e1, e2 = (a[1] - a[0]) * (b[1] - b[0]) % P, (a[1] + a[0]) * (b[1] + b[0]) % P
+    c, d = 2 * a[3] * b[3] * D % P, 2 * a[2] * b[2] % P
+    e, f, g, h = e2 - e1, d - c, d + c, e2 + e1
+    return (e * f % P, g * h % P, f * g % P, e * h % P)
+
+
+def _decompress(raw: bytes) -> tuple[int, ...] | None:
+    y = int.from_bytes(raw, "little")
+    sign, y = y >> 255, y & ((1 << 255) - 1)
+    if y >= P:
+        return None
+    x2 = (y * y - 1) * pow(D * y * y + 1, P - 2, P) % P
+    if x2 == 0:
+        return None if sign else (0, y, 1, 0)
+    x = pow(x2, (P + 3) // 8, P)
+    if (x * x - x2) % P:
+        x = x * pow(2, (P - 1) // 4, P) % P
+    if (x * x - x2) % P:
+        return None
+    if (x & 1) != sign:
+        x = P - x
+    return (x, y, 1, x * y % P)
+
+
+def _is_identity(point: tuple[int, ...]) -> bool:
+    return point[0] % P == 0 and (point[1] - point[2]) % P == 0
+
+
+@pytest.mark.parametrize("encoding", sorted(SMALL_ORDER_ENCODINGS))
+def test_every_refused_encoding_is_a_point_of_small_order(encoding: bytes) -> None:
+    for raw in (encoding, encoding[:31] + bytes([encoding[31] | 0x80])):
+        point = _decompress(raw)
+        if point is None:  # y >= p (non-canonical) or no such x: still refused
+            assert has_small_order(raw)
+            continue
+        eight = point
+        for _ in range(3):
+            eight = _add(eight, eight)
+        assert _is_identity(eight), raw.hex()
+        assert has_small_order(raw)
+        with pytest.raises(KeyFileError, match="small order"):
+            PublicKey.from_b64(base64.b64encode(raw).decode())
+
+
+def test_real_keys_are_not_of_small_order() -> None:
+    for _ in range(50):
+        raw = SigningKey.generate().public.raw
+        assert not has_small_order(raw)
+        point = _decompress(raw)
+        assert point is not None
+        for _ in range(3):
+            point = _add(point, point)
+        assert not _is_identity(point)
