@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,8 +64,13 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# I-JSON (RFC 7493), which RFC 8785 canonical JSON requires: numbers a double holds.
+EXACT_INTEGER_LIMIT = 2**53 - 1
+
+
 def parse_json_bytes(data: bytes) -> Any:
-    """Parse JSON strictly: UTF-8 only, no NaN/Infinity, no duplicate keys."""
+    """Parse JSON strictly: UTF-8 only, no NaN/Infinity, no duplicate keys, numbers in
+    I-JSON's range, nesting Python can follow; anything else is a ValueError."""
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -77,8 +83,29 @@ def parse_json_bytes(data: bytes) -> Any:
     def no_constants(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
 
+    def exact_integer(text: str) -> int:
+        value = int(text)
+        if abs(value) > EXACT_INTEGER_LIMIT:
+            raise ValueError(f"integer {text[:24]} is beyond ±(2**53 - 1) (RFC 7493)")
+        return value
+
+    def finite_number(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(f"number {text[:24]} is out of range (RFC 7493)")
+        return value
+
     text = data.decode("utf-8")
-    return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=no_duplicates,
+            parse_constant=no_constants,
+            parse_int=exact_integer,
+            parse_float=finite_number,
+        )
+    except RecursionError:
+        raise ValueError("JSON is nested too deeply") from None
 
 
 def utc_now_iso() -> str:

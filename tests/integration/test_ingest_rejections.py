@@ -435,3 +435,34 @@ def test_a_small_order_public_key_cannot_enroll(server: RunningServer) -> None:
         "/enroll", json={"token": token, "public_key": good, "hostname": "h", "machine_id": None}
     )
     assert accepted.status_code == 201, accepted.text
+
+
+def test_deep_nesting_is_a_precise_error_not_a_crash(
+    server: RunningServer, baseline: tuple[SignedBundle, bytes]
+) -> None:
+    response = send(server, b"[" * 100_000 + b"]" * 100_000)
+    body = assert_refused(response, 400, "malformed_json")
+    assert "nested too deeply" in body["detail"]
+    assert_unharmed(server, baseline)
+
+
+@pytest.mark.parametrize(
+    ("number", "phrase"),
+    [(2**53, "beyond ±(2**53 - 1)"), ("1e400", "out of range")],
+)
+def test_numbers_json_cannot_keep_exactly_are_refused(
+    server: RunningServer,
+    agent: Agent,
+    baseline: tuple[SignedBundle, bytes],
+    number: object,
+    phrase: str,
+) -> None:
+    # Signed by the enrolled agent, so only the number is wrong.
+    payload = agent.bundle(advance=False).payload_bytes
+    marker = b'"test-host"'
+    assert marker in payload
+    forged = payload.replace(marker, marker + b',"n":' + str(number).encode(), 1)
+    envelope = dsse.sign(BUNDLE_PAYLOAD_TYPE, forged, agent.key)
+    body = assert_refused(send(server, envelope.to_bytes()), 400, "malformed_payload")
+    assert phrase in body["detail"]
+    assert_unharmed(server, baseline)
