@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 
 from agent.spool import Spool, SpoolEntry
 from agent.state import ChainPosition, StateDir
@@ -21,39 +22,78 @@ from evidence.records import EvidenceRecord
 log = logging.getLogger("dossier.agent.collect")
 
 
+@dataclass
+class _Run:
+    """One collector's run: when it started, and its record once there is one."""
+
+    spec: CollectorSpec
+    started: float | None = None  # time.monotonic()
+    started_at: str = ""
+    record: EvidenceRecord | None = None
+    abandoned: bool = False
+
+
 def run_collectors(
     specs: Sequence[CollectorSpec], host: Host, timeout: float, *, workers: int | None = None
 ) -> list[EvidenceRecord]:
-    """Run collectors side by side (at most `workers` at once; default all); one that
-    overruns `timeout` yields an error record.
+    """Run collectors side by side (at most `workers` at once; default all), in order;
+    one that runs longer than `timeout` from its own start yields an error record.
 
-    A Python thread cannot be killed, so an overrunning collector is abandoned (its
-    thread is a daemon) and its record says so; commands it runs have their own timeouts.
+    A Python thread cannot be killed, so an overrunning collector is abandoned: its
+    thread is a daemon (it never holds up the process's exit) and a new worker takes its
+    place, so the collectors queued behind it still run, each with its full timeout.
+    Commands it runs have their own timeouts.
     """
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(workers or len(specs), len(specs))),
-        thread_name_prefix="collector",
+    runs = [_Run(spec) for spec in specs]
+    queue = deque(runs)
+    changed = threading.Condition()
+
+    def work() -> None:
+        while True:
+            with changed:
+                if not queue:
+                    return
+                run = queue.popleft()
+                run.started, run.started_at = time.monotonic(), utc_now_iso()
+                changed.notify_all()
+            record = run.spec.collect(host)  # never raises: a crash is an error record
+            with changed:
+                if run.abandoned:
+                    return  # a new worker took this one's place
+                run.record = record
+                changed.notify_all()
+
+    def start_worker() -> None:
+        threading.Thread(target=work, name="collector", daemon=True).start()
+
+    for _ in range(max(1, min(workers or len(runs), len(runs)))):
+        start_worker()
+    with changed:
+        while True:
+            now = time.monotonic()
+            for run in runs:
+                if run.record is None and run.started is not None and now - run.started >= timeout:
+                    run.abandoned = True
+                    run.record = _timed_out(run, timeout)
+                    if queue:
+                        start_worker()
+            running = [r.started for r in runs if r.record is None and r.started is not None]
+            if all(run.record is not None for run in runs):
+                break
+            changed.wait(min(running) + timeout - now if running else None)
+    return [run.record for run in runs if run.record is not None]
+
+
+def _timed_out(run: _Run, timeout: float) -> EvidenceRecord:
+    log.error("collector %s timed out after %.0fs", run.spec.name, timeout)
+    return EvidenceRecord(
+        collector=run.spec.name,
+        collector_version=run.spec.version,
+        category=run.spec.category,
+        collected_at=run.started_at,
+        facts={},
+        errors=[f"collector timed out after {timeout:g}s"],
     )
-    futures = [(spec, pool.submit(spec.collect, host)) for spec in specs]
-    records: list[EvidenceRecord] = []
-    for spec, future in futures:
-        started = utc_now_iso()
-        try:
-            records.append(future.result(timeout=timeout))
-        except FutureTimeout:
-            log.error("collector %s timed out after %.0fs", spec.name, timeout)
-            records.append(
-                EvidenceRecord(
-                    collector=spec.name,
-                    collector_version=spec.version,
-                    category=spec.category,
-                    collected_at=started,
-                    facts={},
-                    errors=[f"collector timed out after {timeout:g}s"],
-                )
-            )
-    pool.shutdown(wait=False, cancel_futures=True)
-    return records
 
 
 class BundleWriter:

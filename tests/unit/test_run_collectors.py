@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -87,6 +89,44 @@ def test_overrun_becomes_an_error_record_and_others_finish(tmp_path: Path) -> No
     assert slow.facts == {}
     assert slow.errors == ["collector timed out after 0.3s"]
     assert quick.errors == [] and quick.facts == {"seconds": 0.01}
+
+
+def test_collectors_queued_behind_a_hung_one_still_run_with_their_own_timeout(
+    tmp_path: Path,
+) -> None:
+    gauge = Gauge()
+    specs = [
+        spec("test.hung", gauge.sleeper(30)),
+        spec("test.after1", gauge.sleeper(0.4)),
+        spec("test.after2", gauge.sleeper(0.4)),
+    ]
+    started = time.monotonic()
+    hung, after1, after2 = run_collectors(specs, RootHost(tmp_path), timeout=0.6, workers=1)
+    # The hung one is given up at 0.6 s; each queued one then runs 0.4 s, inside its own
+    # 0.6 s (timed from the start of the queue, they would have been reported as overruns).
+    assert hung.errors == ["collector timed out after 0.6s"]
+    assert after1.errors == [] and after1.facts == {"seconds": 0.4}
+    assert after2.errors == [] and after2.facts == {"seconds": 0.4}
+    assert 1.3 < time.monotonic() - started < 5
+
+
+def test_a_hung_collector_does_not_hold_up_the_process_exit(tmp_path: Path) -> None:
+    script = (
+        "import time\n"
+        "from pathlib import Path\n"
+        "from agent.collect import run_collectors\n"
+        "from collectors.host import RootHost\n"
+        "from tests.unit.test_run_collectors import Gauge, spec\n"
+        "hung = spec('test.hung', Gauge().sleeper(60))\n"
+        f"[record] = run_collectors([hung], RootHost(Path({str(tmp_path)!r})), timeout=0.3)\n"
+        "print(record.errors[0])\n"
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=50, check=True
+    )
+    assert result.stdout.strip() == "collector timed out after 0.3s"
+    assert time.monotonic() - started < 20  # not the 60 s the collector would take
 
 
 def test_crash_is_kept_inside_its_record(tmp_path: Path) -> None:
