@@ -12,7 +12,7 @@ from typing import Any
 from agent.collect import BundleWriter, run_collectors
 from agent.config import AgentConfig, Schedule
 from agent.shipping import ShipReport
-from agent.spool import Spool, SpoolEntry
+from agent.spool import Spool, SpoolEntry, entry_size
 from agent.state import StateDir
 from collectors.host import Host, LocalHost
 from collectors.identity import host_ref
@@ -127,7 +127,7 @@ class AgentRuntime:
             last_seq=chains[own],
             chains=chains,
             spooled=len(entries),
-            spooled_bytes=sum(entry.path.stat().st_size for entry in entries),
+            spooled_bytes=sum(entry_size(entry) for entry in entries),
             rejected=len(list(self.state.rejected_dir.glob("*.json"))),
             last_receipt=self.state.last_receipt(),
         )

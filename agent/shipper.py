@@ -85,12 +85,18 @@ def _loopback(host: str) -> bool:
         return False
 
 
+# What error_of returns for an answer that is not a Dossier server's JSON error.
+NOT_DOSSIER = "http_error"
+
+
 def error_of(response: requests.Response) -> tuple[str, str]:
     try:
         body: Any = response.json()
-        return str(body.get("error", "http_error")), str(body.get("detail", ""))
     except ValueError:
-        return "http_error", response.text[:200]
+        return NOT_DOSSIER, response.text[:200]
+    if not isinstance(body, dict) or "error" not in body:
+        return NOT_DOSSIER, response.text[:200]
+    return str(body["error"]), str(body.get("detail", ""))
 
 
 class Shipper:
@@ -161,6 +167,16 @@ class Shipper:
                 )
                 continue
             code, detail = error_of(response)
+            if code == NOT_DOSSIER:
+                # A wrong URL, or a proxy answering for the server: no verdict on this
+                # bundle, so nothing is set aside; stop and say so.
+                report.stopped_by = (
+                    f"HTTP {response.status_code} from {self.url} is not a Dossier server's "
+                    f"answer (check server.url and any proxy): {' '.join(detail.split())[:120]}"
+                )
+                report.refused = True
+                log.error("shipping stopped, bundles stay spooled: %s", report.stopped_by)
+                break
             if (
                 code in AGENT_LEVEL_ERRORS
                 or response.status_code in (401, 429)
@@ -171,7 +187,8 @@ class Shipper:
                 log.error("server refused this agent (%s: %s); bundles stay spooled", code, detail)
                 break
             reason = f"HTTP {response.status_code} {code}: {detail}"
-            target = self.spool.move_to(entry, self.state.rejected_dir, reason)
+            with self.lock:
+                target = self.spool.move_to(entry, self.state.rejected_dir, reason)
             report.rejected.append(f"{entry.label}: {reason}")
             log.error(
                 "bundle %s REJECTED by the server (%s); set aside as %s",

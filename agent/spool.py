@@ -72,7 +72,7 @@ class Spool:
         return sorted(found, key=lambda entry: (entry.seq, entry.host_id))
 
     def size_bytes(self) -> int:
-        return sum(entry.path.stat().st_size for entry in self.entries())
+        return sum(entry_size(entry) for entry in self.entries())
 
     def put(self, bundle: SignedBundle) -> SpoolEntry:
         data = bundle.envelope.to_bytes()
@@ -118,3 +118,11 @@ class Spool:
         fsync_dir(entry.path.parent)
         fsync_dir(directory)
         return target
+
+
+def entry_size(entry: SpoolEntry) -> int:
+    """The entry's size; 0 once it is gone (delivered or set aside since it was listed)."""
+    try:
+        return entry.path.stat().st_size
+    except FileNotFoundError:
+        return 0
