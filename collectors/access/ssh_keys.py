@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from collectors.access.accounts import PasswdEntry, parse_passwd
 from collectors.host import FileStat
 from collectors.provenance import Collection
+from collectors.redact import redact
 from collectors.registry import collector
 
 PASSWD = "/etc/passwd"  # noqa: S105 (a file path, not a password)
@@ -85,11 +86,6 @@ VALUE_OPTIONS = frozenset(
 # Names in ~/.ssh that are never private keys.
 _NOT_PRIVATE = frozenset(
     {"authorized_keys", "authorized_keys2", "known_hosts", "known_hosts.old", "config", "rc"}
-)
-_REDACT_IN_TEXT = re.compile(
-    r"(\b\w*(?:pass|secret|token|key|credential)\w*\s*[=:]\s*|--?\w*(?:pass|secret|token|key|"
-    r"credential)\w*\s+)(\"[^\"]*\"|'[^']*'|\S+)",
-    re.IGNORECASE,
 )
 
 
@@ -398,15 +394,11 @@ def parse_authorized_keys(text: str) -> tuple[list[tuple[int, ParsedLine]], list
     return keys, problems
 
 
-def _redact(text: str) -> str:
-    return _REDACT_IN_TEXT.sub(r"\1<redacted>", text)
-
-
 def shown_option(name: str, value: str | None) -> KeyOption:
     if value is not None and name == "environment":
         value = value.split("=", 1)[0] + "=<redacted>"
     elif value is not None and name == "command":
-        value = _redact(value)
+        value = redact(value)
     return KeyOption(name=name, value=value)
 
 

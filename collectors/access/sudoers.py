@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from collectors.provenance import Collection
+from collectors.redact import redact
 from collectors.registry import collector
 
 SUDOERS = "/etc/sudoers"
@@ -107,9 +108,6 @@ _DIRECTIVE = re.compile(r"^\s*[#@](include|includedir)[ \t]+(.*?)\s*$")
 _DEFAULTS = re.compile(r"^Defaults(?=$|[\s:@!>])")
 _ALIAS_LINE = re.compile(r"^(User_Alias|Runas_Alias|Host_Alias|Cmnd_Alias|Cmd_Alias)\s+(.*)$")
 _PARAM = re.compile(r"^(!*)\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:(\+=|-=|=)\s*(.*?))?\s*$", re.DOTALL)
-_REDACT_IN_TEXT = re.compile(
-    r"(\b\w*(?:pass|secret|token|key|credential)\w*\s*[=:]\s*)(\"[^\"]*\"|\S+)", re.IGNORECASE
-)
 
 
 class SudoersProblem(BaseModel):
@@ -283,13 +281,9 @@ class Parsed:
     problems: list[SudoersProblem] = field(default_factory=list)
 
 
-def _redact_text(text: str) -> str:
-    return _REDACT_IN_TEXT.sub(r"\1<redacted>", text)
-
-
 def problem_text(text: str) -> str:
     """The part of a line that may be shown: redacted, first 200 characters."""
-    return _redact_text(text)[:PROBLEM_TEXT_LIMIT]
+    return redact(text)[:PROBLEM_TEXT_LIMIT]
 
 
 def _strip_comment(line: str) -> str:
@@ -776,7 +770,7 @@ def build_user_spec(
         hosts=_dedupe(expand(privilege.hosts, aliases.get("host", {}))),
         runas=_dedupe(runas),
         runas_groups=_dedupe(groups),
-        commands=commands,
+        commands=[redact(command) for command in commands],
         tags=sorted(tags),
         nopasswd=nopasswd,
         all_commands=all_commands,
@@ -850,7 +844,11 @@ def build_facts(parsed: Parsed | None, present: bool | None) -> SudoersFacts:
         notable_defaults=dict(sorted(notable.items())),
         authenticate_disabled=authenticate_disabled,
         aliases={
-            kind: dict(sorted(names.items())) for kind, names in sorted(parsed.aliases.items())
+            kind: {
+                name: [redact(member) for member in members]
+                for name, members in sorted(names.items())
+            }
+            for kind, names in sorted(parsed.aliases.items())
         },
         user_specs=specs,
         principals_with_all=_principals(specs, "all_commands"),

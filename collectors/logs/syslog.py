@@ -22,6 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from collectors.provenance import Collection
+from collectors.redact import redact
 from collectors.registry import collector
 
 RSYSLOGD_PATHS = ("/usr/sbin/rsyslogd", "/sbin/rsyslogd")
@@ -69,18 +70,6 @@ AUTH_FACILITIES = frozenset({"auth", "authpriv"})
 _FACILITY_ALIASES = {"security": "auth"}
 
 ActionKind = Literal["file", "forward", "users", "pipe", "program", "discard", "module", "other"]
-
-_SECRET_ASSIGNMENT = re.compile(
-    r"""(?ix)
-    (\b[\w.-]*(?:pass|pwd|secret|token|key|credential)[\w.-]*\s*=\s*)
-    ("[^"]*"|'[^']*'|[^\s,;)]+)
-    """
-)
-
-
-def redact(text: str) -> str:
-    """Replace the value of every credential-looking `name=value` pair with `<redacted>`."""
-    return _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + "<redacted>", text)
 
 
 class _Facts(BaseModel):

@@ -22,6 +22,8 @@ from tests.debian_root import copy_tree, debian_tree
 
 PLANTED_PASSWORD = "Pl4nted-Passw0rd-7f3a"
 PLANTED_TOKEN = "tok_live_9c1e0b7d44a2f6e8"
+PLANTED_DB_PASSWORD = "Db-Pl4nted-51c2"
+PLANTED_HOOK = "Hook-Pl4nted-8e0d"
 NTP_KEY = "HEX:8F3B9C1D2E4A5B6C7D8E9F00112233445566778899AABBCCDDEEFF0011223344"
 WAZUH_KEY = "e3b98a4da31a127d4bde6e43a7a94e4b1f2c3d4e5f60718293a4b5c6d7e8f901"
 
@@ -67,7 +69,11 @@ def plant(root: Path) -> list[str]:
         ],
         check=True,
     )
-    (ssh_dir / "authorized_keys").write_text((ssh_dir / "id_ed25519.pub").read_text())
+    # A forced command carrying a database password, as backup keys often have.
+    (ssh_dir / "authorized_keys").write_text(
+        f'command="/usr/bin/mysqldump -uroot -p{PLANTED_DB_PASSWORD} --all-databases",'
+        "no-pty " + (ssh_dir / "id_ed25519.pub").read_text()
+    )
     secrets += private_key_lines(ssh_dir / "id_ed25519")
     for host_key in sorted((etc / "ssh").glob("ssh_host_*_key")):
         secrets += private_key_lines(host_key)
@@ -79,6 +85,13 @@ def plant(root: Path) -> list[str]:
         'action(type="omelasticsearch" server="es.example.net" uid="dossier" '
         f'pwd="{PLANTED_PASSWORD}")\n'
     )
+    # Passwords inside sudo command lines (visudo accepts both lines).
+    (etc / "sudoers.d" / "60-backup").write_text(
+        f"Cmnd_Alias DBDUMP = /usr/bin/mysqldump --user=backup --password={PLANTED_PASSWORD}\n"
+        f"deploy ALL=(root) NOPASSWD: DBDUMP, /usr/bin/curl -u deploy\\:{PLANTED_HOOK} "
+        "https\\://ci.example.net/hook\n"
+    )
+    (etc / "sudoers.d" / "60-backup").chmod(0o440)
     (etc / "profile.d").mkdir(exist_ok=True)
     (etc / "profile.d" / "zz-site.sh").write_text(
         f"TMOUT=600\nreadonly TMOUT\nexport TMOUT\nexport API_TOKEN={PLANTED_TOKEN}\n"
@@ -96,7 +109,7 @@ def plant(root: Path) -> list[str]:
     (ossec / "etc" / "ossec.conf").write_text(
         "<ossec_config><client><server><address>wazuh.example.net</address></server></client></ossec_config>\n"
     )
-    secrets += [PLANTED_PASSWORD, PLANTED_TOKEN, WAZUH_KEY]
+    secrets += [PLANTED_PASSWORD, PLANTED_TOKEN, WAZUH_KEY, PLANTED_DB_PASSWORD, PLANTED_HOOK]
     return secrets
 
 
