@@ -123,10 +123,13 @@ class UpdatesFacts(BaseModel):
     counts are None when they could not be determined (no cached lists, a RootHost on an
     rpm system, a failing dnf), never an empty list for "unknown".
 
-    apt: the candidate of a package is the highest version in the used lists for its
-    name and architecture (arch "all" counts as the native architecture, as in apt);
-    apt pinning in /etc/apt/preferences* is NOT evaluated: `pin_files` lists the files
-    that could change apt's choice (empty list: none; None: not a dpkg host).
+    apt: the candidate of a package is, as apt picks it, the version of highest default
+    pin priority for its name and architecture (500 for a release, 100 for the installed
+    version and for NotAutomatic archives with ButAutomaticUpgrades such as backports, 1
+    for other NotAutomatic ones such as experimental), the highest version among equals;
+    arch "all" counts as the native architecture, as in apt. apt pinning in
+    /etc/apt/preferences* is NOT evaluated: `pin_files` lists the files that could
+    change apt's choice (empty list: none; None: not a dpkg host).
     `metadata_date` is the newest Release `Date:` (apt) or repomd.xml `<timestamp>`
     (dnf): how fresh the cached metadata is; None when unknown.
 
@@ -539,41 +542,75 @@ def native_architecture(packages: list[Installed]) -> str | None:
     return None
 
 
+# apt's default pin priorities (apt_preferences(5)); /etc/apt/preferences is not read.
+DEFAULT_PRIORITY = 500
+NOT_AUTOMATIC_PRIORITY = 1  # Release "NotAutomatic: yes" (experimental)
+AUTOMATIC_UPGRADES_PRIORITY = 100  # ... with "ButAutomaticUpgrades: yes" (backports)
+INSTALLED_PRIORITY = 100  # the installed version itself
+
+
+def list_priority(release: ReleaseInfo | None) -> int:
+    if release is None or not release.not_automatic:
+        return DEFAULT_PRIORITY
+    return AUTOMATIC_UPGRADES_PRIORITY if release.but_automatic_upgrades else NOT_AUTOMATIC_PRIORITY
+
+
 @dataclass
 class IndexedList:
     name: str
     security: bool
-    used: bool
+    priority: int
     entries: list[IndexEntry] = field(default_factory=list)
+
+    @property
+    def used(self) -> bool:
+        """Whether apt ever upgrades from it by default (its priority beats 1)."""
+        return self.priority > NOT_AUTOMATIC_PRIORITY
 
 
 def compute_updates(
     installed: list[Installed], lists: list[IndexedList], native_arch: str | None
 ) -> list[PendingUpdate]:
-    """Installed packages whose highest version in the used lists is newer."""
+    """Installed packages whose apt candidate is newer: among the installed version and
+    newer ones, the version of highest pin priority, the highest version among equals, as
+    apt-cache policy picks it (a backports version does not replace one the release
+    still offers)."""
 
     def key(name: str, arch: str) -> tuple[str, str]:
         return name, (native_arch if arch == "all" and native_arch else arch)
 
-    # (name, arch) -> version -> [(list name, security)]
-    offers: dict[tuple[str, str], dict[str, list[tuple[str, bool]]]] = {}
+    # (name, arch) -> version -> [(list name, security, priority)]
+    offers: dict[tuple[str, str], dict[str, list[tuple[str, bool, int]]]] = {}
     for index in lists:
         if not index.used:
             continue
         for entry in index.entries:
             by_version = offers.setdefault(key(entry.name, entry.architecture), {})
-            by_version.setdefault(entry.version, []).append((index.name, index.security))
+            by_version.setdefault(entry.version, []).append(
+                (index.name, index.security, index.priority)
+            )
     updates = []
     for package in installed:
         versions = offers.get(key(package.name, package.architecture))
         if not versions:
             continue
-        newer = [v for v in versions if compare_versions(v, package.version) > 0]
-        if not newer:
+        # Versions older than the installed one are never candidates (no pin of 1000+).
+        priority = {
+            v: max(p for _, _, p in sources)
+            for v, sources in versions.items()
+            if compare_versions(v, package.version) >= 0
+        }
+        priority[package.version] = max(priority.get(package.version, 0), INSTALLED_PRIORITY)
+        candidate = max(priority, key=lambda v: (priority[v], version_key(v)))
+        if compare_versions(candidate, package.version) <= 0:
             continue
-        candidate = max(newer, key=version_key)
-        security = any(sec for v in newer for _, sec in versions[v])
-        origins = sorted(name for name, _ in versions[candidate])
+        security = any(
+            sec
+            for v, sources in versions.items()
+            if compare_versions(v, package.version) > 0 and compare_versions(v, candidate) <= 0
+            for _, sec, _ in sources
+        )
+        origins = sorted(name for name, _, _ in versions[candidate])
         updates.append(
             PendingUpdate(
                 name=package.name,
@@ -916,18 +953,17 @@ def _apt_lists(
         if parsed is None:
             continue
         entries, count = parsed
-        used = release is None or not release.not_automatic or release.but_automatic_upgrades
-        security = is_security(base, release)
-        lists.append(IndexedList(base, security, used, entries))
+        index = IndexedList(base, is_security(base, release), list_priority(release), entries)
+        lists.append(index)
         date = release.date if release is not None else None
         newest = _latest(newest, date)
         facts.append(
             PackageIndex(
                 name=base,
-                security=security,
+                security=index.security,
                 suite=(release.suite or release.codename) if release is not None else None,
                 release_date=_timestamp(date),
-                used=used,
+                used=index.used,
                 packages=count,
             )
         )

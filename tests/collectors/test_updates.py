@@ -19,7 +19,9 @@ from collectors.patch.updates import (
     RPM_QUERYFORMAT,
     DecompressError,
     IndexedList,
+    IndexEntry,
     Installed,
+    ReleaseInfo,
     compare_versions,
     compute_updates,
     decompress,
@@ -27,6 +29,7 @@ from collectors.patch.updates import (
     iter_decompressed,
     kernel_outdated,
     list_base_name,
+    list_priority,
     lz4_frame_decompress,
     parse_apt_history,
     parse_dnf_check_update,
@@ -259,7 +262,7 @@ def _installed(name: str, version: str, arch: str = "amd64", held: bool = False)
 def test_compute_updates_candidate_and_security() -> None:
     security_entries, _ = parse_packages_index(SECURITY_LIST.read_bytes(), "amd64")
     lists = [
-        IndexedList("sec_Packages", security=True, used=True, entries=security_entries),
+        IndexedList("sec_Packages", security=True, priority=500, entries=security_entries),
     ]
     installed = [
         _installed("libssl3", "3.0.20-1~deb12u2"),  # security has newer
@@ -275,8 +278,43 @@ def test_compute_updates_candidate_and_security() -> None:
         ("tzdata", "2026f-0+deb12u1", True, True),
     ]
     assert updates[1].architecture == "all"
-    lists[0].used = False  # e.g. experimental: NotAutomatic
+    lists[0].priority = 1  # e.g. experimental: NotAutomatic
     assert compute_updates(installed, lists, "amd64") == []
+
+
+def _offer(name: str, version: str, arch: str = "all") -> IndexEntry:
+    return IndexEntry(name, version, arch)
+
+
+def test_backports_do_not_replace_what_the_release_still_offers() -> None:
+    # What `apt-cache policy tzdata` shows on bookworm with backports enabled: the
+    # release's 2026b (500) is the candidate, backports' newer 2026c (100) is not.
+    main = IndexedList("main_Packages", False, 500, [_offer("tzdata", "2026b-0+deb12u1")])
+    backports = IndexedList(
+        "bookworm-backports_Packages", False, 100, [_offer("tzdata", "2026c-1~bpo12+1")]
+    )
+    installed = [_installed("tzdata", "2026b-0+deb12u1", arch="all")]
+    assert compute_updates(installed, [main, backports], "amd64") == []
+    # Installed from backports (no longer in the release lists at that version): apt
+    # follows backports (ButAutomaticUpgrades, 100 like the installed version).
+    from_backports = [_installed("tzdata", "2026b-1~bpo12+1", arch="all")]
+    [update] = compute_updates(from_backports, [main, backports], "amd64")
+    assert update.candidate_version == "2026c-1~bpo12+1"
+    assert update.origin == "bookworm-backports_Packages"
+    # A newer version in the release still wins over backports.
+    main.entries.append(_offer("tzdata", "2026e-0+deb12u1"))
+    [update] = compute_updates(installed, [main, backports], "amd64")
+    assert update.candidate_version == "2026e-0+deb12u1"
+
+
+def test_list_priorities_follow_the_release_file() -> None:
+    def release(not_automatic: bool, upgrades: bool) -> ReleaseInfo:
+        return ReleaseInfo(None, None, None, None, not_automatic, upgrades)
+
+    assert list_priority(None) == 500
+    assert list_priority(release(False, False)) == 500
+    assert list_priority(release(True, True)) == 100  # backports
+    assert list_priority(release(True, False)) == 1  # experimental
 
 
 def test_status_holds_and_states() -> None:
