@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict
 from collectors.access.accounts import parse_passwd
 from collectors.provenance import Collection
 from collectors.registry import collector
+from collectors.systemd import enabled_unit_names
 
 SYSTEMCTL_PATHS = ("/usr/bin/systemctl", "/bin/systemctl")
-SYSTEMD_SYSTEM = "/etc/systemd/system"
 PASSWD = "/etc/passwd"  # noqa: S105 (a file path)
 
 TCP_LISTEN = 0x0A
@@ -275,17 +275,10 @@ def _systemctl(c: Collection) -> str | None:
 
 
 def _enabled_from_files(c: Collection) -> list[str] | None:
-    entries = c.list_dir(SYSTEMD_SYSTEM, missing_ok=True)
-    if entries is None:
+    units = enabled_unit_names(c)
+    if units is None:
         return None
-    enabled: set[str] = set()
-    for entry in entries:
-        if not entry.endswith((".wants", ".requires")):
-            continue
-        for unit in c.list_dir(f"{SYSTEMD_SYSTEM}/{entry}") or []:
-            if unit.endswith(".service"):
-                enabled.add(unit_file_name(unit))
-    return sorted(enabled)
+    return sorted({unit_file_name(unit) for unit in units if unit.endswith(".service")})
 
 
 def _units(

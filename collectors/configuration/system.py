@@ -18,6 +18,7 @@ from collectors.host import FileStat
 from collectors.processes import running_process_names
 from collectors.provenance import Collection
 from collectors.registry import collector
+from collectors.systemd import enabled_unit_names
 from evidence.canonical import sha256_hex
 
 SMALL_FILE_MAX = 1024 * 1024
@@ -93,7 +94,6 @@ TIMESYNCD_DROPINS = (
 )
 CHRONYC_PATHS = ("/usr/bin/chronyc", "/bin/chronyc")
 TIMEDATECTL_PATHS = ("/usr/bin/timedatectl", "/bin/timedatectl")
-SYSTEMD_WANTS_ROOT = "/etc/systemd/system"
 
 
 class _Facts(BaseModel):
@@ -442,11 +442,7 @@ def _apparmor(c: Collection) -> ApparmorFacts:
 
 
 def _enabled_units(c: Collection) -> set[str]:
-    units: set[str] = set()
-    for entry in c.list_dir(SYSTEMD_WANTS_ROOT, missing_ok=True) or []:
-        if entry.endswith(".wants"):
-            units.update(c.list_dir(f"{SYSTEMD_WANTS_ROOT}/{entry}") or [])
-    return {unit.removesuffix(".service") for unit in units}
+    return {unit.removesuffix(".service") for unit in enabled_unit_names(c) or set()}
 
 
 Evidence = Literal["running", "enabled", "installed"]

@@ -285,6 +285,26 @@ def test_debian_tree_units_and_planted_legacy_servers(tmp_path: Path) -> None:
     )
 
 
+def test_masked_and_removed_units_are_not_enabled_as_systemctl_says(tmp_path: Path) -> None:
+    root = copy_tree(debian_tree(), tmp_path / "root")
+    system = root / "etc/systemd/system"
+    wants = system / "multi-user.target.wants"
+    # Masked after being enabled: the wants link stays, the unit file is /dev/null.
+    (system / "cron.service").symlink_to("/dev/null")
+    # What `apt remove` of a daemon leaves: a wants link to a unit file that is gone.
+    (wants / "avahi-daemon.service").symlink_to("/lib/systemd/system/avahi-daemon.service")
+    facts = collect("configuration.services", RootHost(root)).facts
+    assert "cron.service" not in facts["enabled_services"]
+    assert "avahi-daemon.service" not in facts["enabled_services"]
+    assert "ssh.service" in facts["enabled_services"]
+    # Ground truth: systemctl itself, on the same tree.
+    for unit, listed in (("cron.service", False), ("ssh.service", True)):
+        state = subprocess.run(
+            ["systemctl", f"--root={root}", "is-enabled", unit], capture_output=True, text=True
+        ).stdout.strip()
+        assert (state == "enabled") == listed, (unit, state)
+
+
 def test_clean_debian_tree_has_no_legacy_servers() -> None:
     facts = collect("configuration.services", RootHost(debian_tree())).facts
     assert facts["legacy_servers"] == []

@@ -1,0 +1,42 @@
+"""Enabled systemd units read from /etc/systemd/system, for when systemctl cannot be
+asked (a RootHost tree, or a host without it)."""
+
+from __future__ import annotations
+
+import stat as stat_module
+
+from collectors.provenance import Collection
+
+SYSTEMD_SYSTEM = "/etc/systemd/system"
+# A unit file here that is /dev/null (or no longer resolves) masks the unit.
+MASK_DIRS = ("/etc/systemd/system", "/run/systemd/system")
+
+
+def enabled_unit_names(c: Collection) -> set[str] | None:
+    """Units linked from a `*.wants` or `*.requires` directory of /etc/systemd/system,
+    as `systemctl is-enabled` would call them enabled: links that resolve (apt remove
+    leaves dangling ones) to units that are not masked. None when the directory cannot
+    be listed."""
+    entries = c.list_dir(SYSTEMD_SYSTEM, missing_ok=True)
+    if entries is None:
+        return None
+    linked: set[str] = set()
+    for entry in entries:
+        if not entry.endswith((".wants", ".requires")):
+            continue
+        directory = f"{SYSTEMD_SYSTEM}/{entry}"
+        for unit in c.list_dir(directory) or []:
+            if c.host.stat(f"{directory}/{unit}") is not None:
+                linked.add(unit)
+    return {unit for unit in linked if not _masked(c, unit)}
+
+
+def _masked(c: Collection, unit: str) -> bool:
+    for directory in MASK_DIRS:
+        listed = c.list_dir(directory, missing_ok=True) or []
+        if unit not in listed:
+            continue
+        info = c.host.stat(f"{directory}/{unit}")
+        if info is None or stat_module.S_ISCHR(info.mode):
+            return True
+    return False
