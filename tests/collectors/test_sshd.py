@@ -30,9 +30,12 @@ from collectors.configuration.sshd import (
     split_args,
 )
 from collectors.host import CommandResult, LocalHost, RootHost, run_local
+from collectors.registry import all_collectors
 from evidence.canonical import canonical_json
 from tests.collectors.support import FIXTURES, collect, file_sources, sha256_file
 from tests.debian_root import copy_tree, debian_tree
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 SSHD_FIXTURES = FIXTURES / "sshd"
 DEBIAN_CONFIG = SSHD_FIXTURES / "debian12-sshd_config"
@@ -630,3 +633,39 @@ def test_random_configs_agree_with_sshd(
         + ("Match User nobody\n" + _render(match) if match else "")
     )
     assert_same(parse_files(config), sshd_t(config))
+
+
+def test_a_match_block_that_loosens_access_fails_the_checks(tmp_path: Path) -> None:
+    """Global settings are strict, but a Match block lets passwords and root in again
+    from 10/8: the root-login and password checks fail, and that block does not count
+    as restricting access (it names nobody and denies nothing)."""
+    from server.controls.catalog import load_configs
+    from server.controls.evaluate import RecordView, decide
+
+    root = copy_tree(debian_tree(), tmp_path / "root")
+    config = root / "etc/ssh/sshd_config"
+    config.write_text(
+        "PermitRootLogin no\nPasswordAuthentication no\n"
+        "Match Address 10.0.0.0/8,192.168.0.0/16\n"
+        "  PasswordAuthentication yes\n  PermitRootLogin yes\n"
+    )
+    record = collect("configuration.sshd", RootHost(root))
+    checks = {c.id: c for c in load_configs([CONFIGS], all_collectors()).checks}
+    facts = record.model_dump(mode="json")["facts"]
+
+    def verdict(check_id: str, facts: dict[str, object]) -> str:
+        view = RecordView("b" * 64, 1, record.collector, record.collected_at, facts, [])
+        return decide(checks[check_id], view).decision
+
+    assert verdict("ssh.root_login_disabled", facts) == "fail"
+    assert verdict("ssh.password_authentication_disabled", facts) == "fail"
+    assert verdict("ssh.access_restricted", facts) == "fail"
+    # A Match Address block that does limit who may log in counts; strict globals pass.
+    config.write_text(
+        "PermitRootLogin no\nPasswordAuthentication no\n"
+        "Match Address *,!10.0.0.0/8\n  DenyUsers *\n"
+    )
+    facts = collect("configuration.sshd", RootHost(root)).model_dump(mode="json")["facts"]
+    assert verdict("ssh.root_login_disabled", facts) == "pass"
+    assert verdict("ssh.password_authentication_disabled", facts) == "pass"
+    assert verdict("ssh.access_restricted", facts) == "pass"
