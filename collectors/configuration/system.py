@@ -387,8 +387,11 @@ def banner_escapes(text: str) -> list[str]:
 
 
 def mentions_os(text: str, names: Iterable[str]) -> bool:
-    lowered = text.lower()
-    return any(name and name.lower() in lowered for name in names)
+    """Whether `text` names the OS as a word: Oracle Linux's ID "ol" is not in "policy"."""
+    return any(
+        name and re.search(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", text.lower())
+        for name in names
+    )
 
 
 def permission_string(mode: int) -> str:

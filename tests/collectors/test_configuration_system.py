@@ -19,6 +19,7 @@ from collectors.configuration.system import (
     CRITICAL_PATHS,
     TEMP_MOUNTPOINTS,
     banner_escapes,
+    mentions_os,
     mount_facts,
     parse_apparmor_profiles,
     parse_chrony_conf,
@@ -366,6 +367,10 @@ def test_planted_banners_in_tree(tmp_path: Path) -> None:
         "text": None,
     }
     assert banner_escapes("Debian GNU/Linux 12 \\n \\l") == []
+    # Names count as words: Oracle Linux's ID "ol" is not inside "policy".
+    assert not mentions_os("Use of this system is subject to company policy.", ["ol"])
+    assert mentions_os("Oracle Linux Server 9 (OL 9.4)", ["ol"])
+    assert mentions_os("Welcome to Debian-12!", ["debian"])
 
 
 # --- property tests -----------------------------------------------------------------
