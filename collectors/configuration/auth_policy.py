@@ -38,6 +38,9 @@ RHEL_STACKS = ("system-auth", "password-auth")
 PWQUALITY_CONF = "/etc/security/pwquality.conf"
 PWQUALITY_DIR = "/etc/security/pwquality.conf.d"
 FAILLOCK_CONF = "/etc/security/faillock.conf"
+PWHISTORY_CONF = "/etc/security/pwhistory.conf"
+# pam_pwhistory(8): "remember=N ... The default is 10."
+PWHISTORY_DEFAULT_REMEMBER = 10
 LOGIN_DEFS = "/etc/login.defs"
 PROFILE = "/etc/profile"
 PROFILE_D = "/etc/profile.d"
@@ -196,8 +199,10 @@ class PasswordStorage(BaseModel):
     """pam_unix in the password stacks. `hash` is its hashing option ("yescrypt",
     "sha512", ...) or None when it names none (pam_unix then follows ENCRYPT_METHOD of
     login.defs). `remember` is pam_unix's remember=N, `pwhistory_remember` that of
-    pam_pwhistory (None: not set). `nullok_auth`: an auth rule of pam_unix accepts empty
-    passwords (`nullok`). None everywhere when pam_unix is not in the stacks."""
+    pam_pwhistory (its remember=, else pwhistory.conf's, else the module's default 10;
+    None: pam_pwhistory is not in the password stacks). `nullok_auth`: an auth rule of
+    pam_unix accepts empty passwords (`nullok`). None everywhere when pam_unix is not in
+    the stacks."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -697,11 +702,21 @@ def lockout(
     )
 
 
-def password_storage(stacks: list[PamStack]) -> PasswordStorage:
+def password_storage(
+    stacks: list[PamStack], pwhistory_settings: dict[str, str | None] | None = None
+) -> PasswordStorage:
     unix_password = _rules_of(stacks, ("pam_unix",), "password")
     unix_auth = _rules_of(stacks, ("pam_unix",), "auth")
     history = _rules_of(stacks, ("pam_pwhistory",), "password")
-    pwhistory_remember = parse_int(args_dict(history[0].args).get("remember")) if history else None
+    pwhistory_remember = None
+    if history:
+        # The module's argument wins over pwhistory.conf, which wins over the default.
+        configured = args_dict(history[0].args).get("remember") or (pwhistory_settings or {}).get(
+            "remember"
+        )
+        pwhistory_remember = (
+            parse_int(configured) if configured is not None else PWHISTORY_DEFAULT_REMEMBER
+        )
     if not unix_password and not unix_auth:
         return PasswordStorage(
             pam_unix_args=None,
@@ -763,6 +778,9 @@ def collect(c: Collection) -> AuthPolicyFacts:
             config_file = None
 
     login_defs_text = c.read_text(LOGIN_DEFS)
+    pwhistory_text = (
+        read(PWHISTORY_CONF) if _rules_of(stacks, ("pam_pwhistory",), "password") else None
+    )
 
     shell_files = [PROFILE, BASH_BASHRC, *_conf_d(c, PROFILE_D, ".sh"), BASHRC]
     parsed: list[tuple[str, list[ShellEvent]]] = []
@@ -776,7 +794,9 @@ def collect(c: Collection) -> AuthPolicyFacts:
         pam_stacks=stacks,
         password_quality=password_quality(stacks, pwquality_files, pwquality_settings),
         lockout=lockout(module, rules, config_file, faillock_settings),
-        password_storage=password_storage(stacks),
+        password_storage=password_storage(
+            stacks, parse_conf(pwhistory_text) if pwhistory_text is not None else None
+        ),
         login_defs=parse_login_defs(login_defs_text) if login_defs_text is not None else None,
         tmout_assignments=[a for path, events in parsed for a in tmout_assignments(path, events)],
         tmout_seconds=seconds,

@@ -475,3 +475,25 @@ def test_parsers_never_raise_and_are_stable(text: str) -> None:
             key, sep, value = arg.partition("=")
             if sep and re.search("pass|pw|secret|token|key|credential", key, re.IGNORECASE):
                 assert value == REDACTED
+
+
+def test_pwhistory_remember_from_argument_conf_file_or_default(tmp_path: Path) -> None:
+    root = copy_tree(debian_tree(), tmp_path / "root")
+    password = root / "etc/pam.d/common-password"
+    debian = password.read_text()
+
+    def remember(line: str, conf: str | None = None) -> object:
+        password.write_text(line + "\n" + debian)
+        conf_file = root / "etc/security/pwhistory.conf"
+        conf_file.unlink(missing_ok=True)
+        if conf is not None:
+            conf_file.write_text(conf)
+        facts = collect("configuration.auth_policy", RootHost(root)).facts
+        return facts["password_storage"]["pwhistory_remember"]
+
+    line = "password required pam_pwhistory.so use_authtok enforce_for_root"
+    # pam_pwhistory(8): "remember=N ... The default is 10."
+    assert remember(line) == 10
+    assert remember(line, "# history\nremember = 24\n") == 24
+    assert remember(line + " remember=5", "remember = 24\n") == 5
+    assert remember("# no pam_pwhistory here", "remember = 24\n") is None
