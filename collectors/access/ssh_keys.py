@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from collectors.access.accounts import PasswdEntry, parse_passwd
+from collectors.configuration.sshd import configured_host_keys
 from collectors.host import FileStat
 from collectors.provenance import Collection
 from collectors.redact import redact
@@ -153,7 +154,10 @@ class AccountSsh(BaseModel):
 
 
 class HostKey(BaseModel):
-    """A host public key /etc/ssh/ssh_host_*_key.pub (same fields as AuthorizedKey)."""
+    """A host public key /etc/ssh/ssh_host_*_key.pub (same fields as AuthorizedKey).
+    `loaded`: its private key is a HostKey sshd loads (sshd_config and Includes, or
+    OpenSSH's defaults); None when sshd_config could not be read. A key left on disk
+    that sshd does not load is `loaded: false`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -162,6 +166,7 @@ class HostKey(BaseModel):
     bits: int | None
     fingerprint: str
     comment: str | None
+    loaded: bool | None = None
 
 
 class KeyProblem(BaseModel):
@@ -515,6 +520,7 @@ def _host_keys(c: Collection, problems: list[KeyProblem]) -> list[HostKey] | Non
     names = c.list_dir(SSH_DIR, missing_ok=True)
     if names is None:
         return None if c.host.exists(SSH_DIR) else []
+    configured = configured_host_keys(c)
     keys: list[HostKey] = []
     for name in names:
         if not fnmatch.fnmatchcase(name, "ssh_host_*_key.pub"):
@@ -538,12 +544,13 @@ def _host_keys(c: Collection, problems: list[KeyProblem]) -> list[HostKey] | Non
                 bits=key.bits,
                 fingerprint=key.fingerprint,
                 comment=key.comment,
+                loaded=None if configured is None else path.removesuffix(".pub") in configured,
             )
         )
     return keys
 
 
-@collector("access.ssh_keys", version="1", category="access", facts=SshKeysFacts)
+@collector("access.ssh_keys", version="2", category="access", facts=SshKeysFacts)
 def collect(c: Collection) -> SshKeysFacts:
     """Authorized SSH keys of every account (fingerprints, options, file modes), private
     key files by name only, and the host key fingerprints."""

@@ -753,6 +753,15 @@ def _run_sshd_t(c: Collection) -> tuple[dict[str, list[str]] | None, str | None]
     return None, f"exit {result.exit}" + (f": {stderr[-1][:200]}" if stderr else "")
 
 
+def configured_host_keys(c: Collection) -> list[str] | None:
+    """The HostKey files sshd loads, from sshd_config and its Includes (OpenSSH's
+    defaults when none is named); None when sshd_config cannot be read."""
+    config = evaluate_sshd_config(
+        SSHD_CONFIG, lambda path: c.read_text(path, missing_ok=True), lambda p: _glob(c, p)
+    )
+    return None if config is None else effective_from_config(config)[2]
+
+
 @collector("configuration.sshd", version="1", category="configuration", facts=SshdFacts)
 def collect(c: Collection) -> SshdFacts:
     """Effective sshd settings from `sshd -T`, else from sshd_config with its Includes."""

@@ -27,9 +27,12 @@ from collectors.access.ssh_keys import (
     split_options,
 )
 from collectors.host import LocalHost, RootHost
+from collectors.registry import all_collectors
 from evidence.canonical import canonical_json
 from tests.collectors.support import collect, file_sources, sha256_file
 from tests.debian_root import copy_tree, debian_tree
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 # ssh-keygen's names in "(...)" at the end of its -l lines.
 KEYGEN_TYPES = {
@@ -383,3 +386,39 @@ def test_parser_never_raises_and_is_stable(text: str) -> None:
         canonical_json([line.key.fingerprint, line.key.bits, line.key.comment])
     with contextlib.suppress(KeyFormatError):
         parse_options(text)
+
+
+def test_a_host_key_sshd_does_not_load_is_not_held_against_the_host(tmp_path: Path) -> None:
+    """An old weak key left in /etc/ssh is not offered by sshd, which loads only the
+    HostKey files it is told to or, with none named, its rsa/ecdsa/ed25519 defaults
+    (sshd_config(5)): it is reported as not loaded, and ssh.host_keys_strong judges only
+    the keys sshd loads."""
+    from server.controls.catalog import load_configs
+    from server.controls.evaluate import RecordView, decide
+
+    root = copy_tree(debian_tree(), tmp_path / "root")
+    etc_ssh = root / "etc/ssh"
+    old = str(etc_ssh / "ssh_host_dsa_key")  # a leftover name; a 1024-bit key is as weak
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "1024", "-N", "", "-f", old], check=True)
+    checks = {c.id: c for c in load_configs([CONFIGS], all_collectors()).checks}
+
+    def host_keys_verdict() -> tuple[dict[str, object], str]:
+        record = collect("access.ssh_keys", RootHost(root))
+        view = RecordView("b" * 64, 1, record.collector, record.collected_at, record.facts, [])
+        loaded = {Path(k["file"]).name: k["loaded"] for k in record.facts["host_keys"]}
+        return loaded, decide(checks["ssh.host_keys_strong"], view).decision
+
+    loaded, verdict = host_keys_verdict()
+    assert loaded == {
+        "ssh_host_dsa_key.pub": False,
+        "ssh_host_ecdsa_key.pub": True,
+        "ssh_host_ed25519_key.pub": True,
+        "ssh_host_rsa_key.pub": True,
+    }
+    assert verdict == "pass"
+    # Named in sshd_config, the same weak key fails the check.
+    config = etc_ssh / "sshd_config"
+    config.write_text(config.read_text() + "\nHostKey /etc/ssh/ssh_host_dsa_key\n")
+    loaded, verdict = host_keys_verdict()
+    assert loaded["ssh_host_dsa_key.pub"] is True and loaded["ssh_host_rsa_key.pub"] is False
+    assert verdict == "fail"
