@@ -542,6 +542,9 @@ def parse_rsyslog(text: str, config_file: str) -> RsyslogConfig:
     pending_filter: str | None = None
     pending_ruleset: str | None = None
     last_selector: str | None = None
+    # `$ActionSendStreamDriverMode 1` turns TLS on for the legacy `@@` forwards after it
+    # (rsyslog's documented TLS setup with `$DefaultNetstreamDriver gtls`).
+    legacy_stream_mode = "0"
 
     def add(
         selector: str | None,
@@ -611,7 +614,9 @@ def parse_rsyslog(text: str, config_file: str) -> RsyslogConfig:
         if not line:
             return False
         kind, destination, legacy = _legacy_action(line)
-        forward = (*legacy, False) if legacy is not None else None
+        forward = None
+        if legacy is not None:
+            forward = (*legacy, legacy[2] == "tcp" and legacy_stream_mode == "1")
         add(selector, kind, destination, forward, filter_now, ruleset)
         return True
 
@@ -633,6 +638,8 @@ def parse_rsyslog(text: str, config_file: str) -> RsyslogConfig:
                 config.includes.append(value)
             elif name.lower() == "$actionfiledefaulttemplate" and value:
                 config.default_file_template = value
+            elif name.lower() == "$actionsendstreamdrivermode":
+                legacy_stream_mode = value.split()[0] if value else "0"
         elif char == "{":
             scanner.pos += 1
             filter_now, ruleset = current(pending_filter)

@@ -463,3 +463,24 @@ def test_other_parsers_total(text: str) -> None:
     assert span is None or 0 <= span < 2**53
     size = parse_size(text)
     assert size is None or 0 <= size < 2**53
+
+
+def test_legacy_tls_forwarding_as_rsyslogs_tls_guide_writes_it() -> None:
+    # rsyslog's "Encrypting Syslog Traffic with TLS" client setup, legacy syntax: the
+    # mode directive applies to the @@ actions after it, not to one written before.
+    text = (
+        "*.* @@plain.example.net:514\n"
+        "$DefaultNetstreamDriverCAFile /etc/ssl/certs/ca.pem\n"
+        "$DefaultNetstreamDriver gtls\n"
+        "$ActionSendStreamDriverMode 1\n"
+        "$ActionSendStreamDriverAuthMode x509/name\n"
+        "$ActionSendStreamDriverPermittedPeer central.example.net\n"
+        "*.* @@central.example.net:6514\n"
+        "*.* @udp.example.net\n"
+    )
+    forwards = parse_rsyslog(text, "/etc/rsyslog.d/tls.conf").forwards
+    assert [(f.target, f.port, f.protocol, f.tls) for f in forwards] == [
+        ("plain.example.net", 514, "tcp", False),
+        ("central.example.net", 6514, "tcp", True),
+        ("udp.example.net", 514, "udp", False),
+    ]
