@@ -91,13 +91,16 @@ class FirewallChain(_Facts):
 
     `family` "ip" (IPv4), "ip6" or "inet" (both); `table` the table name ("filter");
     `policy` lower-case ("accept", "drop"); an nftables base chain without a policy
-    statement accepts."""
+    statement accepts. `final_rule` is "drop" or "reject" when the chain's last rule
+    drops or rejects every packet that reaches it (firewalld's and Debian's workstation
+    example's way to deny by default under an accepting policy), else None."""
 
     family: Family
     table: str
     chain: str
     hook: str
     policy: str
+    final_rule: Literal["drop", "reject"] | None = None
 
 
 class Ruleset(_Facts):
@@ -124,7 +127,8 @@ class FirewallFacts(_Facts):
     when no tool could run (a root tree, no permission, not installed). `rulesets`: the
     live rulesets read (None when none could be). `policies`: per IP family, the default
     policy of each of input/forward/output: "drop" when any filter base chain on that
-    hook drops, else "accept" (no chain filters); None when `rulesets` is None.
+    hook drops, by its policy or by a final rule that drops or rejects everything, else
+    "accept"; None when `rulesets` is None.
     `config_files`: which persisted-ruleset files exist; `configured`: those parsed.
     """
 
@@ -227,6 +231,7 @@ def parse_iptables_save(text: str, family: Literal["ip", "ip6"]) -> ParsedRulese
     iptables-save / ip6tables-save output (or a rules.v4-style file)."""
     parsed = ParsedRuleset()
     table: str | None = None
+    last_rule: dict[str, str] = {}  # filter-table chain -> its last rule, after "-A CHAIN"
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -259,7 +264,37 @@ def parse_iptables_save(text: str, family: Literal["ip", "ip6"]) -> ParsedRulese
                 )
         elif line.startswith(("-A ", "-I ")):
             parsed.rule_count += 1
+            words = line.split()
+            if table == "filter" and line.startswith("-A ") and len(words) >= 2:
+                last_rule[words[1]] = " ".join(words[2:])
+    for chain in parsed.chains:
+        chain.final_rule = _iptables_final(last_rule.get(chain.chain))
     return parsed
+
+
+def _iptables_final(rule: str | None) -> Literal["drop", "reject"] | None:
+    """ "drop"/"reject" for a rule with no match at all: `-j DROP`, `-j REJECT [...]`."""
+    words = (rule or "").split()
+    if words == ["-j", "DROP"]:
+        return "drop"
+    if words[:2] == ["-j", "REJECT"] and words[2:] in ([], ["--reject-with", *words[3:4]]):
+        return "reject"
+    return None
+
+
+def _nft_final(rule: str | None) -> Literal["drop", "reject"] | None:
+    """ "drop"/"reject" for an nft rule that is only a verdict, perhaps with a counter:
+    `counter drop`, `counter packets 0 bytes 0 drop`, `reject with icmpx admin-prohibited`."""
+    words = (rule or "").split()
+    while words[:1] == ["counter"]:
+        words = words[1:]
+        if words[:1] == ["packets"] and words[2:3] == ["bytes"]:
+            words = words[4:]
+    if words == ["drop"]:
+        return "drop"
+    if words[:1] == ["reject"] and (len(words) == 1 or words[1] == "with"):
+        return "reject"
+    return None
 
 
 _NFT_BLOCK_PREFIXES = ("add", "create")
@@ -274,6 +309,7 @@ class _Block:
     chain_type: str | None = None
     hook: str | None = None
     policy: str | None = None
+    last_rule: str | None = None
 
 
 def _command_words(statement: str) -> list[str]:
@@ -336,6 +372,7 @@ class _NftParser:
                     chain=block.chain,
                     hook=block.hook,
                     policy=(block.policy or "accept").lower(),
+                    final_rule=_nft_final(block.last_rule),
                 )
             )
 
@@ -354,6 +391,7 @@ class _NftParser:
                 block.policy = words[1]
             elif words[0] not in ("comment", "devices", "device", "flags"):
                 self.result.rule_count += 1
+                block.last_rule = statement
         elif block.kind == "top":  # nft commands: "add rule ...", "insert rule ...", "table ..."
             if words[0] == "rule" or (words[0] in ("add", "insert") and words[1:2] == ["rule"]):
                 self.result.rule_count += 1
@@ -453,7 +491,8 @@ def effective_policies(rulesets: list[Ruleset]) -> dict[str, dict[str, str]]:
     policies = {family: dict.fromkeys(HOOKS, "accept") for family in ("ipv4", "ipv6")}
     for ruleset in rulesets:
         for chain in ruleset.chains:
-            if chain.policy == "drop" and chain.hook in HOOKS:
+            denies = chain.policy == "drop" or chain.final_rule is not None
+            if denies and chain.hook in HOOKS:
                 for family in IP_FAMILIES[chain.family]:
                     policies[family][chain.hook] = "drop"
     return policies
@@ -563,7 +602,7 @@ def _firewall(c: Collection) -> FirewallFacts:
     )
 
 
-@collector("configuration.network", version="1", category="configuration", facts=NetworkFacts)
+@collector("configuration.network", version="2", category="configuration", facts=NetworkFacts)
 def collect(c: Collection) -> NetworkFacts:
     """Security-relevant sysctl values (runtime and configured) and the host firewall."""
     configured, files = _configured_sysctl(c)

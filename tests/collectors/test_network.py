@@ -192,7 +192,49 @@ def test_nft_scripts_debian_default_and_workstation() -> None:
     )  # no policy statement: nftables accepts
     workstation = parse_nft((SYSTEM / "workstation.nft").read_text())
     assert workstation.rule_count == 5  # comments and the commented-out rule do not count
-    assert workstation.chains == chains(("inet", "filter", "input", "input", "accept"))
+    # Policy accept, but the last rule ("counter drop") drops whatever is left.
+    [input_chain] = workstation.chains
+    assert (input_chain.policy, input_chain.final_rule) == ("accept", "drop")
+    ruleset = make_ruleset("nft", "nft", (SYSTEM / "workstation.nft").read_text(), "ip")
+    policies = effective_policies([ruleset])
+    assert policies["ipv4"]["input"] == policies["ipv6"]["input"] == "drop"
+    assert policies["ipv4"]["output"] == "accept"
+
+
+# RHEL's stock /etc/sysconfig/iptables (iptables-services): accepting policies, and a
+# final REJECT in INPUT and FORWARD that denies everything not accepted above it.
+RHEL_SYSCONFIG_IPTABLES = """\
+# sample configuration for iptables service
+# you can edit this manually or use system-config-firewall
+# please do not ask us to add additional ports/services to this default configuration
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p icmp -j ACCEPT
+-A INPUT -i lo -j ACCEPT
+-A INPUT -p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT
+-A INPUT -j REJECT --reject-with icmp-host-prohibited
+-A FORWARD -j REJECT --reject-with icmp-host-prohibited
+COMMIT
+"""
+
+
+def test_a_final_reject_denies_by_default_and_a_conditional_one_does_not() -> None:
+    parsed = parse_iptables_save(RHEL_SYSCONFIG_IPTABLES, "ip")
+    finals = {c.chain: c.final_rule for c in parsed.chains}
+    assert finals == {"INPUT": "reject", "FORWARD": "reject", "OUTPUT": None}
+    conditional = RHEL_SYSCONFIG_IPTABLES.replace("-A INPUT -j REJECT", "-A INPUT -p tcp -j REJECT")
+    assert {c.chain: c.final_rule for c in parse_iptables_save(conditional, "ip").chains}[
+        "INPUT"
+    ] is None
+    nft = "table inet t {\n chain c {\n  type filter hook input priority 0;\n"
+    assert parse_nft(nft + "  tcp dport 22 drop\n }\n}\n").chains[0].final_rule is None
+    assert (
+        parse_nft(nft + "  reject with icmpx admin-prohibited\n }\n}\n").chains[0].final_rule
+        == "reject"
+    )
 
 
 def test_iptables_nft_seen_both_ways_agrees() -> None:
