@@ -100,9 +100,10 @@ class BundleWriter:
     """Turns records into the next signed bundle of a host's chain and spools it.
 
     Each host (the agent's own, or a target collected agentless) has its own chain.
-    Its position is recovered from the chain file, the spool and the chain's last
-    receipt, taking the newest: a crash between spooling and saving the chain file
-    therefore never reuses a seq (which the server would refuse as a fork).
+    Its position is recovered from the chain file, the spool, the bundles the server
+    rejected (set aside) and the chain's last receipt, taking the newest: a crash between
+    spooling and saving the chain file therefore never reuses a seq (which the server
+    would refuse as a fork), even when that bundle was rejected after the restart.
     """
 
     def __init__(
@@ -119,6 +120,9 @@ class BundleWriter:
         entries = self.spool.entries(host_id)
         if entries and entries[-1].seq > best.seq:
             best = ChainPosition(entries[-1].seq, entries[-1].bundle_id)
+        for seq, bundle_id in self.spool.set_aside(self.state.rejected_dir, host_id):
+            if seq > best.seq:
+                best = ChainPosition(seq, bundle_id)
         receipt = self.state.chain_receipt(host_id)
         if receipt is not None and int(receipt["seq"]) > best.seq:
             best = ChainPosition(int(receipt["seq"]), str(receipt["bundle_id"]))

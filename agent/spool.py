@@ -110,6 +110,17 @@ class Spool:
         entry.path.unlink(missing_ok=True)
         fsync_dir(entry.path.parent)
 
+    def set_aside(self, directory: Path, host_id: str) -> list[tuple[int, str]]:
+        """(seq, bundle id) of the host's bundles that `move_to` put in `directory`."""
+        found = []
+        prefix = host_id + "."
+        for path in directory.glob("*.json") if directory.is_dir() else []:
+            if path.name.startswith(prefix):
+                match = ENTRY.match(path.name[len(prefix) :])
+                if match:
+                    found.append((int(match.group(1)), match.group(2)))
+        return sorted(found)
+
     def move_to(self, entry: SpoolEntry, directory: Path, reason: str) -> Path:
         """Set a bundle aside (never delete it) with the reason next to it."""
         target = directory / f"{entry.host_id}.{entry.path.name}"
