@@ -55,10 +55,14 @@ def export_spool(
     entries = spool.entries()
     if not entries:
         raise MediaError(f"nothing to export: the spool of {state.root} is empty")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    # Microseconds: two exports in one second (a retry, a second medium) get two names.
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     package = media / f"{PACKAGE_PREFIX}{enrollment.agent_id}-{stamp}"
     building = package.with_name(package.name + ".partial")
-    (building / BUNDLES_DIR).mkdir(parents=True)
+    try:
+        (building / BUNDLES_DIR).mkdir(parents=True)
+    except OSError as exc:
+        raise MediaError(f"cannot write to {media}: {exc}") from exc
     listed: list[ManifestEntry] = []
     total = 0
     for entry in entries:
@@ -112,7 +116,7 @@ def import_receipts(
             try:
                 claimed = parse_json_bytes(envelope.payload_bytes())
                 bundle_id = str(claimed["bundle_id"]) if isinstance(claimed, dict) else ""
-            except (ValueError, KeyError) as exc:
+            except (ValueError, KeyError, BundleRejected) as exc:
                 result.problems.append(f"{source}: receipt {number}: unreadable: {exc}")
                 continue
             entry = spooled.get(bundle_id)

@@ -73,5 +73,7 @@ def packages_in(media: Path) -> list[Path]:
     return sorted(
         path
         for path in media.iterdir()
-        if path.name.startswith(PACKAGE_PREFIX) and (path / MANIFEST_FILE).is_file()
+        if path.name.startswith(PACKAGE_PREFIX)
+        and not path.name.endswith(".partial")  # an export that did not finish
+        and (path / MANIFEST_FILE).is_file()
     )

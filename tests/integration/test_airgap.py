@@ -180,3 +180,34 @@ def test_gap_and_fork_detection_hold_on_the_media_path(
     assert kinds == ["fork", "gap"]
     gap = next(f for f in findings if f["kind"] == "gap")
     assert "between seq 2 and 4" in gap["detail"]
+
+
+def test_two_exports_in_a_row_and_a_damaged_receipt_are_handled(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    state, config, _agent_id = offline_agent(server, tmp_path, 2)
+    media = tmp_path / "usb"
+    first = export(state, config, media)
+    second = export(state, config, media)  # within the same second: a second package
+    assert first != second and first.is_dir() and second.is_dir()
+    server_import(server, media)
+    receipts_file = first / RECEIPTS_FILE
+    receipts = json.loads(receipts_file.read_text())
+    receipts["receipts"][0]["payload"] = "!!not base64!!"
+    receipts_file.write_text(json.dumps(receipts))
+    result = dossier(
+        "agent",
+        "import-receipts",
+        "--state",
+        str(state),
+        "--config",
+        str(config),
+        str(media),
+        check=False,
+    )
+    # The damaged receipt is named; the other package's receipts still clear everything.
+    assert result.returncode == 1, result.stderr
+    assert f"{receipts_file}: receipt 0: unreadable" in result.stderr
+    assert "cleared 2 bundle(s)" in result.stderr
+    status = json.loads(dossier("agent", "status", "--state", str(state), "--json").stdout)
+    assert status["spooled"] == 0
