@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from agent.collect import run_collectors
+from agent.spool import SpoolFull
 from collectors.host import HostError
 from collectors.identity import host_ref
 from collectors.registry import CollectorSpec
@@ -64,7 +65,9 @@ def collect_target(
         with SSHHost(target) as host:
             records = run_collectors(specs, host, timeout, workers=WORKERS_PER_TARGET)
             bundle = sink(target_ref(target, host), records)
-    except HostError as exc:
+    except (HostError, SpoolFull) as exc:
+        # SpoolFull: this target's bundle was not written (the spool logged it loudly);
+        # the other targets go on and the summary names this one.
         return TargetOutcome(name, address, False, str(exc), time.monotonic() - started)
     return TargetOutcome(
         name,

@@ -15,6 +15,7 @@ from agent.config import ConfigError as AgentConfigError
 from agent.enroll import EnrollError
 from agent.media import MediaError
 from agent.shipping import ShipError
+from agent.spool import SpoolFull
 from agent.state import StateError
 from dossier import logs
 from dossier.controls_cli import app as controls_app
@@ -53,6 +54,7 @@ USER_ERRORS = (
     MediaError,
     ShipError,
     StateError,
+    SpoolFull,
     EvidenceError,
     AdminError,
     CatalogError,

@@ -215,3 +215,39 @@ def test_example_inventory_loads_with_paths_beside_it() -> None:
         ("legacy-scada-hmi", 2222, "audit", False)
     ]
     assert targets[0].known_hosts == example.parent / "known_hosts"
+
+
+def test_a_full_spool_fails_that_target_and_the_run_goes_on(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "agent"
+    enroll_agent(server, state)
+    config = write_agent_config(tmp_path / "agent.yaml", server.url, spool={"max_bytes": 100})
+    client_key = keygen(tmp_path / "client_ed25519")
+    servers = {"solo": start_sshd(tmp_path / "solo", client_key=client_key)}
+    try:
+        (tmp_path / "known_hosts").write_text(servers["solo"].host_key_line())
+        inventory = write_inventory(tmp_path, servers, client_key)
+        result = dossier(
+            "collect",
+            "--inventory",
+            str(inventory),
+            "--state",
+            str(state),
+            "--config",
+            str(config),
+            "--json",
+            "--only",
+            "access.accounts",
+            check=False,
+        )
+    finally:
+        servers["solo"].stop()
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["failed"] == ["solo"]
+    [target] = report["targets"]
+    assert (
+        not target["ok"] and "new bundle of" in target["detail"] and "refused" in target["detail"]
+    )
+    assert "Traceback" not in result.stderr
