@@ -54,6 +54,10 @@ log = logging.getLogger("dossier.server")
 bearer = HTTPBearer(auto_error=False)
 
 
+# Log sizes in queries: far beyond any log, small enough for SQL and list sizes.
+MAX_LOG_QUERY = 2**53 - 1
+
+
 def error_response(status: int, code: str, detail: str) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
@@ -321,7 +325,9 @@ def create_app(data: DataDir) -> FastAPI:
         return Response(envelope.to_bytes(), media_type="application/json")
 
     @app.get("/api/v1/log/proof", dependencies=admin)
-    def log_proof(bundle: str, size: int | None = None) -> dict[str, Any]:
+    def log_proof(
+        bundle: str, size: Annotated[int | None, Query(ge=0, le=MAX_LOG_QUERY)] = None
+    ) -> dict[str, Any]:
         """Inclusion proof of a bundle in the log of `size` entries (default: now)."""
         with sessions() as session:
             stored = session.get(Bundle, bundle)
@@ -343,7 +349,10 @@ def create_app(data: DataDir) -> FastAPI:
         }
 
     @app.get("/api/v1/log/consistency", dependencies=admin)
-    def log_consistency(from_size: int = Query(alias="from"), to: int = Query()) -> dict[str, Any]:
+    def log_consistency(
+        from_size: Annotated[int, Query(alias="from", ge=0, le=MAX_LOG_QUERY)],
+        to: Annotated[int, Query(ge=0, le=MAX_LOG_QUERY)],
+    ) -> dict[str, Any]:
         with sessions() as session:
             try:
                 proof = consistency(session, from_size, to)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from evidence.canonical import parse_timestamp, utc_now_iso
@@ -82,5 +83,13 @@ def enroll(session: Session, request: EnrollRequest) -> EnrollResult:
         token_id=token.id,
     )
     session.add(agent)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError as exc:  # the same key enrolled by a concurrent request
+        session.rollback()
+        raise ApiError(
+            409,
+            "key_already_enrolled",
+            "this public key is already enrolled; generate a new key to re-enroll",
+        ) from exc
     return EnrollResult(agent_id=agent.id, enrolled_at=now)

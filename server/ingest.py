@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from evidence import dsse
-from evidence.bundle import SignedBundle, verify_bundle
+from evidence.bundle import BUNDLE_PAYLOAD_TYPE, SignedBundle, decode_payload
 from evidence.canonical import utc_now_iso
 from evidence.errors import BundleRejected
 from evidence.keys import PublicKey, SigningKey
@@ -216,8 +216,12 @@ def _enrolled_agent(session: Session, envelope: dsse.Envelope) -> Agent:
 
 
 def _verified(envelope: dsse.Envelope, agent: Agent) -> SignedBundle:
+    """Signature first (only the key's holder learns anything more), then revocation,
+    then the payload's encoding and schema."""
     try:
-        bundle = verify_bundle(envelope, PublicKey.from_b64(agent.public_key))
+        payload_bytes = dsse.verify(
+            envelope, BUNDLE_PAYLOAD_TYPE, PublicKey.from_b64(agent.public_key)
+        )
     except BundleRejected as exc:
         raise _as_api_error(exc) from exc
     if agent.revoked_at is not None:
@@ -227,6 +231,10 @@ def _verified(envelope: dsse.Envelope, agent: Agent) -> SignedBundle:
             f"agent {agent.id} was revoked at {agent.revoked_at}; new bundles "
             "are refused (its earlier evidence stays verifiable)",
         )
+    try:
+        bundle = SignedBundle(envelope, decode_payload(payload_bytes), payload_bytes)
+    except BundleRejected as exc:
+        raise _as_api_error(exc) from exc
     if bundle.payload.agent_id != agent.id:
         raise ApiError(
             422,

@@ -9,6 +9,7 @@ The server's receipts are written back to the package for the agent to take home
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,10 @@ class PackageImport:
     stored: int = 0
     duplicates: int = 0
     refused: list[str] = field(default_factory=list)  # "<file>: <code>: <detail>"
+
+
+# A manifest lists one line per bundle: 64 MiB is hundreds of thousands of bundles.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
 def import_media(
@@ -94,7 +99,15 @@ def _import_package(
 
 
 def _verified_manifest(package: Path, sessions: sessionmaker[Session]) -> MediaManifest:
-    envelope = dsse.parse((package / MANIFEST_FILE).read_bytes())
+    path = package / MANIFEST_FILE
+    info = path.stat()
+    # Checked before reading: nothing on the medium is trusted until its signature is.
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MANIFEST_BYTES:
+        raise BundleRejected(
+            f"{MANIFEST_FILE} is not a regular file of at most {MAX_MANIFEST_BYTES} bytes",
+            "malformed_manifest",
+        )
+    envelope = dsse.parse(path.read_bytes())
     keyid = dsse.single_keyid(envelope)
     with sessions() as session:
         agent = session.scalars(select(Agent).where(Agent.keyid == keyid)).first()

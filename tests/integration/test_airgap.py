@@ -211,3 +211,14 @@ def test_two_exports_in_a_row_and_a_damaged_receipt_are_handled(
     assert "cleared 2 bundle(s)" in result.stderr
     status = json.loads(dossier("agent", "status", "--state", str(state), "--json").stdout)
     assert status["spooled"] == 0
+
+
+def test_an_oversized_manifest_is_refused_unread(server: RunningServer, tmp_path: Path) -> None:
+    package = tmp_path / "usb" / "dossier-agt-huge-20261126T000000Z"
+    package.mkdir(parents=True)
+    with open(package / MANIFEST_FILE, "wb") as huge:  # sparse: no disk, 5 GiB to a reader
+        huge.truncate(5 * 1024**3)
+    code, results = server_import(server, tmp_path / "usb", check=False)
+    assert code == 1
+    [refused] = results[0]["refused"]
+    assert refused.startswith(f"{MANIFEST_FILE}: {MANIFEST_FILE} is not a regular file of at most")

@@ -466,3 +466,24 @@ def test_numbers_json_cannot_keep_exactly_are_refused(
     body = assert_refused(send(server, envelope.to_bytes()), 400, "malformed_payload")
     assert phrase in body["detail"]
     assert_unharmed(server, baseline)
+
+
+def test_a_revoked_agent_is_told_so_before_its_payload_is_judged(
+    server: RunningServer, agent: Agent
+) -> None:
+    dossier("server", "agents", "revoke", agent.agent_id, "--data", str(server.data.root))
+    value = json.loads(agent.bundle(advance=False).payload_bytes)
+    value["records"] = []  # schema-invalid too
+    envelope = dsse.sign(BUNDLE_PAYLOAD_TYPE, canonical_json(value), agent.key)
+    assert_refused(send(server, envelope.to_bytes()), 403, "agent_revoked")
+
+
+def test_log_queries_beyond_any_log_are_refused_not_a_crash(server: RunningServer) -> None:
+    response = requests.get(
+        f"{server.url}/api/v1/log/consistency",
+        params={"from": 0, "to": 2**70},
+        headers={"Authorization": f"Bearer {server.admin_token}"},
+        verify=server.ca,
+        timeout=30,
+    )
+    assert 400 <= response.status_code < 500, response.text
