@@ -28,14 +28,14 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 class HostRef(BaseModel):
     """Which host the records describe (an agent may collect other hosts agentless)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     id: str = Field(pattern=ID_PATTERN)
     hostname: str = Field(min_length=1, max_length=255)
     machine_id: str | None = None
 
 
 class BundlePayload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     type: Literal["dossier.bundle/v1"]
     agent_id: str = Field(pattern=ID_PATTERN)
     host: HostRef

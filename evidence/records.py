@@ -30,7 +30,8 @@ Sha256Hex = Annotated[str, AfterValidator(_check_sha256)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: JSON types as they are ("2" is not an integer, true is not 1).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class FileSource(_Strict):

@@ -139,6 +139,10 @@ def test_non_canonical_payload_is_refused_even_when_signed() -> None:
         ({"records": []}, "schema_invalid", "records"),
         ({"extra": 1}, "schema_invalid", "extra"),
         ({"type": "dossier.bundle/v0"}, "wrong_payload_type", "dossier.bundle/v0"),
+        # JSON types as they are: no string or boolean passes for a number.
+        ({"seq": "1"}, "schema_invalid", "seq"),
+        ({"seq": True}, "schema_invalid", "seq"),
+        ({"host": {"id": "h-1", "hostname": 7}}, "schema_invalid", "host.hostname"),
     ],
 )
 def test_signed_but_invalid_payloads_name_the_field(
