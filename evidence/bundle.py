@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -21,7 +21,7 @@ from evidence.keys import PublicKey, SigningKey
 from evidence.records import EvidenceRecord, Sha256Hex, Timestamp
 
 BUNDLE_PAYLOAD_TYPE = "application/vnd.dossier.bundle+json"
-BUNDLE_TYPE = "dossier.bundle/v1"
+BUNDLE_TYPE: Final = "dossier.bundle/v1"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
 
