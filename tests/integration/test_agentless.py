@@ -32,6 +32,19 @@ def write_inventory(tmp_path: Path, servers: dict[str, SshServer], client_key: P
     return path
 
 
+def inventory_run(inventory: Path, state: Path, config: Path) -> list[str]:
+    """`dossier collect` arguments for an inventory into an agent's spool."""
+    return [
+        "collect",
+        "--inventory",
+        str(inventory),
+        "--state",
+        str(state),
+        "--config",
+        str(config),
+    ]
+
+
 def test_stopped_and_rekeyed_targets_are_reported_others_stored(
     server: RunningServer, tmp_path: Path
 ) -> None:
@@ -75,13 +88,7 @@ def run_and_check(
     config = write_agent_config(tmp_path / "agent.yaml", server.url)
     run = subprocess.Popen(
         dossier_argv(
-            "collect",
-            "--inventory",
-            str(inventory),
-            "--state",
-            str(state),
-            "--config",
-            str(config),
+            *inventory_run(inventory, state, config),
             "--ship",
             "--concurrency",
             "1",
@@ -229,13 +236,7 @@ def test_a_full_spool_fails_that_target_and_the_run_goes_on(
         (tmp_path / "known_hosts").write_text(servers["solo"].host_key_line())
         inventory = write_inventory(tmp_path, servers, client_key)
         result = dossier(
-            "collect",
-            "--inventory",
-            str(inventory),
-            "--state",
-            str(state),
-            "--config",
-            str(config),
+            *inventory_run(inventory, state, config),
             "--json",
             "--only",
             "access.accounts",
