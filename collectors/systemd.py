@@ -28,13 +28,16 @@ def enabled_unit_names(c: Collection) -> set[str] | None:
         for unit in c.list_dir(directory) or []:
             if c.host.stat(f"{directory}/{unit}") is not None:
                 linked.add(unit)
-    return {unit for unit in linked if not _masked(c, unit)}
+    # Each mask directory is listed once, not once per unit (over SSH, a round trip each).
+    listed = {
+        directory: set(c.list_dir(directory, missing_ok=True) or []) for directory in MASK_DIRS
+    }
+    return {unit for unit in linked if not _masked(c, unit, listed)}
 
 
-def _masked(c: Collection, unit: str) -> bool:
-    for directory in MASK_DIRS:
-        listed = c.list_dir(directory, missing_ok=True) or []
-        if unit not in listed:
+def _masked(c: Collection, unit: str, listed: dict[str, set[str]]) -> bool:
+    for directory, names in listed.items():
+        if unit not in names:
             continue
         info = c.host.stat(f"{directory}/{unit}")
         if info is None or stat_module.S_ISCHR(info.mode):
